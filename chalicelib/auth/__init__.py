@@ -1,0 +1,1 @@
+"""Identity: users, passwords, access tokens (JWT) and marketplace API keys."""

@@ -1,0 +1,176 @@
+"""Identity use cases: sign-up, login, token and API-key authentication, key lifecycle."""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.auth.model import ApiKey, User
+from chalicelib.auth.passwords import DUMMY_HASH, hash_password, verify_password
+from chalicelib.auth.principal import Principal
+from chalicelib.auth.repository import AuthRepository
+from chalicelib.auth.tokens import TokenIssuer
+from chalicelib.core.clock import Clock, iso
+from chalicelib.core.errors import ConflictError, UnauthenticatedError
+from chalicelib.core.ids import new_id, random_token
+
+KEY_PREFIXES = {"test": "mf_test_", "live": "mf_live_"}
+MAX_ACTIVE_KEYS = 20
+
+
+def hash_api_key(raw_key: str) -> str:
+    """Keys carry ~238 random bits, so a fast hash is enough (unlike passwords)."""
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+def looks_like_api_key(credential: str) -> bool:
+    return credential.startswith(tuple(KEY_PREFIXES.values()))
+
+
+def key_view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id, "name": key.name, "prefix": key.prefix, "mode": key.mode,
+        "created_at": iso(key.created_at),
+        "last_used_at": iso(key.last_used_at) if key.last_used_at else None,
+        "revoked_at": iso(key.revoked_at) if key.revoked_at else None,
+        "status": "active" if key.active else "revoked",
+    }
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {"user_id": user.user_id, "email": user.email, "role": user.role,
+            "created_at": iso(user.created_at)}
+
+
+@dataclass
+class _CachedKey:
+    principal: Principal | None
+    expires_at: float
+
+
+class KeyCache:
+    """Per-container cache of key-hash -> principal. Entries live ``ttl`` seconds, which
+    bounds how long a revoked key keeps working on a warm container."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[str, _CachedKey] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> _CachedKey | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry.expires_at <= time.monotonic():
+            return None
+        return entry
+
+    def put(self, key_hash: str, principal: Principal | None) -> None:
+        with self._lock:
+            if len(self._entries) > 50_000:
+                self._entries.clear()
+            self._entries[key_hash] = _CachedKey(principal, time.monotonic() + self._ttl)
+
+    def drop(self, key_hash: str) -> None:
+        self._entries.pop(key_hash, None)
+
+
+class AuthService:
+    def __init__(self, repository: AuthRepository, tokens: TokenIssuer, clock: Clock,
+                 key_cache: KeyCache) -> None:
+        self._repo = repository
+        self._tokens = tokens
+        self._clock = clock
+        self._cache = key_cache
+
+    # --- accounts -------------------------------------------------------
+    def sign_up(self, *, email: str, password: str, role: str = "user") -> dict[str, Any]:
+        user = self.create_user(email=email, password=password, role=role)
+        return {"user": user_view(user), **self._tokens.issue(user_id=user.user_id, role=user.role)}
+
+    def create_user(self, *, email: str, password: str, role: str) -> User:
+        user = User(user_id=new_id("usr"), email=email.strip().lower(), role=role,
+                    password_hash=hash_password(password), created_at=self._clock.now())
+        self._repo.create_user(user)
+        return user
+
+    def log_in(self, *, email: str, password: str) -> dict[str, Any]:
+        user = self._repo.find_user_by_email(email.strip().lower())
+        valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
+        if user is None or not valid:
+            raise UnauthenticatedError("e-mail or password is wrong", code="invalid_credentials")
+        return {"user": user_view(user), **self._tokens.issue(user_id=user.user_id, role=user.role)}
+
+    def me(self, principal: Principal) -> dict[str, Any]:
+        user = self._repo.get_user(principal.user_id)
+        if user is None:
+            raise UnauthenticatedError("account no longer exists", code="invalid_token")
+        return user_view(user)
+
+    def issue_token(self, user: User) -> str:
+        return str(self._tokens.issue(user_id=user.user_id, role=user.role)["access_token"])
+
+    # --- authentication -----------------------------------------------
+    def authenticate(self, credential: str) -> Principal:
+        """A JWT access token or a marketplace API key, as sent by the caller."""
+        if looks_like_api_key(credential):
+            return self.authenticate_key(credential)
+        claims = self._tokens.verify(credential)
+        return Principal(user_id=str(claims["sub"]), role=str(claims.get("role", "user")), via="jwt")
+
+    def authenticate_key(self, raw_key: str) -> Principal:
+        key_hash = hash_api_key(raw_key)
+        cached = self._cache.get(key_hash)
+        if cached is None:
+            cached_principal = self._load_key_principal(key_hash)
+            self._cache.put(key_hash, cached_principal)
+        else:
+            cached_principal = cached.principal
+        if cached_principal is None:
+            raise UnauthenticatedError("API key is unknown or revoked", code="invalid_api_key")
+        return cached_principal
+
+    def _load_key_principal(self, key_hash: str) -> Principal | None:
+        owner = self._repo.lookup_key(key_hash)
+        if owner is None:
+            return None
+        user = self._repo.get_user(owner.user_id)
+        if user is None:
+            return None
+        self._repo.touch_key(owner.user_id, owner.key_id, self._clock.now())
+        return Principal(user_id=user.user_id, role=user.role, via="api_key",
+                         key_id=owner.key_id, key_mode=owner.mode)
+
+    # --- API keys --------------------------------------------------------
+    def _new_key(self, user_id: str, name: str, mode: str) -> tuple[ApiKey, str]:
+        raw = KEY_PREFIXES[mode] + random_token(40)
+        key = ApiKey(key_id=new_id("key"), user_id=user_id, name=name, prefix=raw[:12], mode=mode,
+                     key_hash=hash_api_key(raw), created_at=self._clock.now())
+        return key, raw
+
+    def create_key(self, principal: Principal, *, name: str, mode: str) -> dict[str, Any]:
+        active = [k for k in self._repo.list_keys(principal.user_id) if k.active]
+        if len(active) >= MAX_ACTIVE_KEYS:
+            raise ConflictError(f"at most {MAX_ACTIVE_KEYS} active keys; revoke one first",
+                                code="key_limit_reached")
+        key, raw = self._new_key(principal.user_id, name, mode)
+        self._repo.add_key(key)
+        return {**key_view(key), "api_key": raw}
+
+    def list_keys(self, principal: Principal) -> dict[str, Any]:
+        keys = sorted(self._repo.list_keys(principal.user_id), key=lambda k: k.created_at, reverse=True)
+        return {"keys": [key_view(k) for k in keys]}
+
+    def rotate_key(self, principal: Principal, key_id: str) -> dict[str, Any]:
+        old = self._repo.get_key(principal.user_id, key_id)
+        new, raw = self._new_key(principal.user_id, old.name, old.mode)
+        self._repo.revoke_key(old, now=self._clock.now(), replacement=new)
+        self._cache.drop(old.key_hash)
+        return {**key_view(new), "api_key": raw, "replaces": old.key_id}
+
+    def revoke_key(self, principal: Principal, key_id: str) -> dict[str, Any]:
+        key = self._repo.get_key(principal.user_id, key_id)
+        now = self._clock.now()
+        self._repo.revoke_key(key, now=now)
+        self._cache.drop(key.key_hash)
+        return key_view(replace(key, revoked_at=now))

@@ -1,0 +1,1 @@
+"""The plugin catalog: manifests, versions, review status and marketplace search."""

@@ -1,0 +1,268 @@
+"""Catalog use cases: a developer's plugins and versions, admin review, public browsing.
+
+Plugin status: draft -> pending_review -> active -> suspended (and back to active).
+Version status: draft -> pending_review -> published | rejected (rejected may be fixed and
+resubmitted). A published version never changes again.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import semver
+
+from chalicelib.auth.principal import Principal
+from chalicelib.catalog.index import CatalogIndex
+from chalicelib.catalog.manifest import Manifest, parse_manifest
+from chalicelib.catalog.model import Plugin, Version
+from chalicelib.catalog.repository import CatalogRepository
+from chalicelib.catalog.schemas import SearchQuery, pagination
+from chalicelib.core.clock import Clock, iso
+from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+
+
+def _semver(version: str) -> semver.Version:
+    return semver.Version.parse(version)
+
+
+def _opt_iso(value: Any) -> str | None:
+    return iso(value) if value else None
+
+
+def card(plugin: Plugin) -> dict[str, Any]:
+    """What a catalog listing shows about a plugin."""
+    return {
+        "name": plugin.name, "display_name": plugin.display_name, "description": plugin.description,
+        "category": plugin.category, "tags": list(plugin.tags), "icon": plugin.icon,
+        "author": {"name": plugin.author_name}, "verification": plugin.verified,
+        "verified": plugin.verified != "listed",
+        "rating": {"average": plugin.rating_avg_x100 / 100, "count": plugin.rating_count},
+        "install_count": plugin.install_count,
+        "pricing": {"tier": plugin.tier, "per_call_price_micros": plugin.per_call_price_micros,
+                    "free_tier_calls": plugin.free_tier_calls},
+        "latest_version": plugin.latest_version, "published_at": _opt_iso(plugin.published_at),
+    }
+
+
+def version_view(version: Version, *, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "version": version.version, "status": version.status,
+        "published_at": _opt_iso(version.published_at),
+        "changelog": version.manifest.get("changelog"),
+    }
+    if full:
+        view.update(created_at=iso(version.created_at), submitted_at=_opt_iso(version.submitted_at),
+                    review_reason=version.review_reason, manifest=version.manifest)
+    return view
+
+
+def owner_view(plugin: Plugin, versions: list[Version]) -> dict[str, Any]:
+    return {**card(plugin), "status": plugin.status, "status_reason": plugin.status_reason,
+            "revenue_share_bps": plugin.revenue_share_bps, "max_version": plugin.max_version,
+            "created_at": iso(plugin.created_at), "updated_at": iso(plugin.updated_at),
+            "versions": [version_view(v, full=True) for v in _newest_first(versions)]}
+
+
+def _newest_first(versions: list[Version]) -> list[Version]:
+    return sorted(versions, key=lambda v: _semver(v.version), reverse=True)
+
+
+class CatalogService:
+    def __init__(self, repository: CatalogRepository, index: CatalogIndex, clock: Clock) -> None:
+        self._repo = repository
+        self._index = index
+        self._clock = clock
+
+    # --- lookups other contexts use -----------------------------------
+    def get_plugin(self, name: str) -> Plugin:
+        plugin = self._repo.get_plugin(name)
+        if plugin is None:
+            raise NotFoundError(f"no plugin named '{name}'", code="plugin_not_found")
+        return plugin
+
+    def get_listed_plugin(self, name: str) -> Plugin:
+        plugin = self._repo.get_plugin(name)
+        if plugin is None or plugin.status in ("draft", "pending_review"):
+            raise NotFoundError(f"no plugin named '{name}' in the marketplace", code="plugin_not_found")
+        return plugin
+
+    def get_version(self, name: str, version: str) -> Version:
+        found = self._repo.get_version(name, version)
+        if found is None:
+            raise NotFoundError(f"plugin '{name}' has no version {version}", code="version_not_found")
+        return found
+
+    def published_versions(self, name: str) -> list[Version]:
+        return _newest_first([v for v in self._repo.list_versions(name) if v.status == "published"])
+
+    # --- developer --------------------------------------------------------
+    def _owned(self, principal: Principal, name: str) -> Plugin:
+        plugin = self.get_plugin(name)
+        if plugin.author_id != principal.user_id:
+            raise PermissionDeniedError(f"plugin '{name}' belongs to another developer",
+                                        code="not_plugin_owner")
+        return plugin
+
+    def create_plugin(self, principal: Principal, document: Any) -> dict[str, Any]:
+        manifest = parse_manifest(document)
+        now = self._clock.now()
+        doc, pricing = manifest.document, manifest.pricing
+        plugin = Plugin(
+            name=manifest.name, author_id=principal.user_id, author_name=doc["author"]["name"],
+            display_name=doc["display_name"], description=doc["description"], category=doc["category"],
+            tags=tuple(doc.get("tags", ())), icon=doc.get("icon"), status="draft", status_reason=None,
+            tier=pricing["tier"], per_call_price_micros=pricing["per_call_price_micros"],
+            free_tier_calls=pricing["free_tier_calls"], revenue_share_bps=pricing["revenue_share_bps"],
+            latest_version=None, latest_by_major={}, max_version=manifest.version, install_count=0,
+            rating_sum=0, rating_count=0, verified="listed", created_at=now, published_at=None,
+            updated_at=now,
+        )
+        version = self._new_version(manifest)
+        self._repo.create_plugin(plugin, version)
+        return owner_view(plugin, [version])
+
+    def _new_version(self, manifest: Manifest) -> Version:
+        return Version(name=manifest.name, version=manifest.version, major=manifest.major,
+                       manifest=manifest.document, status="draft", created_at=self._clock.now())
+
+    def add_version(self, principal: Principal, name: str, document: Any) -> dict[str, Any]:
+        plugin = self._owned(principal, name)
+        manifest = parse_manifest(document)
+        if manifest.name != name:
+            raise InvalidInputError(f"manifest name '{manifest.name}' does not match '{name}'",
+                                    code="manifest_name_mismatch")
+        if _semver(manifest.version) <= _semver(plugin.max_version):
+            raise ConflictError(f"version {manifest.version} must be greater than {plugin.max_version}",
+                                code="version_not_increasing")
+        version = self._new_version(manifest)
+        self._repo.add_version(version, expected_max=plugin.max_version)
+        return version_view(version, full=True)
+
+    def update_version(self, principal: Principal, name: str, version: str, document: Any) -> dict[str, Any]:
+        self._owned(principal, name)
+        current = self.get_version(name, version)
+        if current.status not in ("draft", "rejected"):
+            raise ConflictError(f"version {version} is {current.status} and can no longer change",
+                                code="version_immutable")
+        manifest = parse_manifest(document)
+        if (manifest.name, manifest.version) != (name, version):
+            raise InvalidInputError("manifest name and version must match the URL", code="manifest_name_mismatch")
+        updated = replace(current, manifest=manifest.document, major=manifest.major, status="draft",
+                          review_reason=None)
+        self._repo.save_version(updated, expected_status=current.status)
+        return version_view(updated, full=True)
+
+    def submit_version(self, principal: Principal, name: str, version: str) -> dict[str, Any]:
+        plugin = self._owned(principal, name)
+        current = self.get_version(name, version)
+        if current.status not in ("draft", "rejected"):
+            raise ConflictError(f"version {version} is already {current.status}", code="version_not_submittable")
+        now = self._clock.now()
+        submitted = replace(current, status="pending_review", submitted_at=now, review_reason=None)
+        status = "pending_review" if plugin.status == "draft" else plugin.status
+        self._repo.save_version_and_plugin(
+            submitted, replace(plugin, status=status, updated_at=now),
+            expected_version_status=current.status, expected_plugin_status=plugin.status)
+        return version_view(submitted, full=True)
+
+    def list_own(self, principal: Principal) -> dict[str, Any]:
+        plugins = sorted(self._repo.list_by_author(principal.user_id), key=lambda p: p.name)
+        return {"plugins": [{**card(p), "status": p.status, "status_reason": p.status_reason}
+                            for p in plugins]}
+
+    def get_own(self, principal: Principal, name: str) -> dict[str, Any]:
+        plugin = self._owned(principal, name)
+        return owner_view(plugin, self._repo.list_versions(name))
+
+    # --- admin review -------------------------------------------------------
+    def review_queue(self) -> dict[str, Any]:
+        pending = sorted(self._repo.review_queue(), key=lambda v: v.submitted_at or v.created_at)
+        return {"versions": [{"plugin": v.name, **version_view(v, full=True)} for v in pending]}
+
+    def approve_version(self, admin: Principal, name: str, version: str) -> dict[str, Any]:
+        plugin = self.get_plugin(name)
+        current = self.get_version(name, version)
+        if current.status != "pending_review":
+            raise ConflictError(f"version {version} is {current.status}, not pending review",
+                                code="version_not_pending")
+        now = self._clock.now()
+        approved = replace(current, status="published", published_at=now, reviewed_by=admin.user_id)
+        published = [v for v in self._repo.list_versions(name) if v.status == "published"] + [approved]
+        latest = max(published, key=lambda v: _semver(v.version))
+        doc, pricing = latest.manifest, latest.manifest["pricing"]
+        by_major = dict(plugin.latest_by_major)
+        major_key = str(approved.major)
+        if major_key not in by_major or _semver(approved.version) > _semver(by_major[major_key]):
+            by_major[major_key] = approved.version
+        status = plugin.status if plugin.status in ("active", "suspended") else "active"
+        updated = replace(
+            plugin, status=status, status_reason=plugin.status_reason if status == "suspended" else None,
+            display_name=doc["display_name"], description=doc["description"], category=doc["category"],
+            tags=tuple(doc.get("tags", ())), icon=doc.get("icon"), author_name=doc["author"]["name"],
+            tier=pricing["tier"], per_call_price_micros=pricing["per_call_price_micros"],
+            free_tier_calls=pricing["free_tier_calls"], latest_version=latest.version,
+            latest_by_major=by_major, published_at=plugin.published_at or now, updated_at=now,
+        )
+        self._repo.save_version_and_plugin(approved, updated, expected_version_status="pending_review",
+                                           expected_plugin_status=plugin.status)
+        self._index.invalidate()
+        return {"plugin": name, "status": updated.status, **version_view(approved, full=False)}
+
+    def reject_version(self, admin: Principal, name: str, version: str, reason: str) -> dict[str, Any]:
+        plugin = self.get_plugin(name)
+        current = self.get_version(name, version)
+        if current.status != "pending_review":
+            raise ConflictError(f"version {version} is {current.status}, not pending review",
+                                code="version_not_pending")
+        now = self._clock.now()
+        rejected = replace(current, status="rejected", reviewed_by=admin.user_id, review_reason=reason)
+        status, status_reason = plugin.status, plugin.status_reason
+        if plugin.status == "pending_review":
+            status, status_reason = "draft", reason
+        self._repo.save_version_and_plugin(
+            rejected, replace(plugin, status=status, status_reason=status_reason, updated_at=now),
+            expected_version_status="pending_review", expected_plugin_status=plugin.status)
+        return {"plugin": name, "status": status, **version_view(rejected, full=True)}
+
+    def suspend(self, admin: Principal, name: str, reason: str) -> dict[str, Any]:
+        return self._set_status(name, frm="active", to="suspended", reason=reason)
+
+    def reinstate(self, admin: Principal, name: str) -> dict[str, Any]:
+        return self._set_status(name, frm="suspended", to="active", reason=None)
+
+    def _set_status(self, name: str, *, frm: str, to: str, reason: str | None) -> dict[str, Any]:
+        plugin = self.get_plugin(name)
+        if plugin.status != frm:
+            raise ConflictError(f"plugin '{name}' is {plugin.status}, not {frm}", code="invalid_status_change")
+        updated = replace(plugin, status=to, status_reason=reason, updated_at=self._clock.now())
+        self._repo.save_plugin(updated, expected_status=frm)
+        self._index.invalidate()
+        return {"plugin": name, "status": to, "status_reason": reason}
+
+    # --- public marketplace -----------------------------------------------
+    def search(self, query: SearchQuery) -> dict[str, Any]:
+        result = self._index.search(q=query.q, category=query.category, tags=query.tags, tier=query.tier,
+                                    sort=query.sort, offset=(query.page - 1) * query.limit,
+                                    limit=query.limit)
+        return {"plugins": [card(p) for p in result.plugins], "pagination": pagination(query, result.total)}
+
+    def suggest(self, prefix: str) -> dict[str, Any]:
+        return {"suggestions": [{"name": p.name, "display_name": p.display_name}
+                                for p in self._index.suggest(prefix[:100])]}
+
+    def categories(self) -> dict[str, Any]:
+        return {"categories": [{"name": c, "count": n} for c, n in self._index.categories().items()]}
+
+    def public_detail(self, name: str) -> dict[str, Any]:
+        plugin = self.get_listed_plugin(name)
+        if plugin.status != "active":
+            raise NotFoundError(f"plugin '{name}' is not available", code="plugin_not_found")
+        versions = self.published_versions(name)
+        latest = versions[0].manifest
+        return {
+            **card(plugin),
+            "api": latest["api"], "permissions": latest.get("permissions", []),
+            "config": latest.get("config", {}), "auth": latest.get("auth"),
+            "runtime": latest["runtime"], "license": latest.get("license"),
+            "versions": [version_view(v, full=False) for v in versions],
+        }

@@ -1,0 +1,1 @@
+"""Shared kernel: settings, errors, HTTP glue, DynamoDB binding. No business rules."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def monotonic() -> float:
+    return time.monotonic()
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,52 @@
+"""One frozen settings object, read once from the environment."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.core.errors import ConfigurationError
+
+
+def _parse_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    """``kid1:secret1,kid2:secret2``; the first key signs, all keys verify."""
+    keys = []
+    for part in raw.split(","):
+        kid, sep, secret = part.strip().partition(":")
+        if not sep or not kid or len(secret) < 32:
+            raise ConfigurationError("MF_JWT_KEYS entries must be 'kid:secret' with secrets of 32+ chars")
+        keys.append((kid, secret))
+    return tuple(keys)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    table_prefix: str
+    region: str
+    dynamodb_endpoint: str | None
+    jwt_keys: tuple[tuple[str, str], ...]
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl_seconds: int
+    key_cache_ttl_seconds: float
+    max_body_bytes: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        required = ("MF_STAGE", "MF_JWT_KEYS")
+        missing = [name for name in required if not environ.get(name)]
+        if missing:
+            raise ConfigurationError(f"missing required settings: {', '.join(missing)}")
+        stage = environ["MF_STAGE"]
+        return cls(
+            stage=stage,
+            table_prefix=environ.get("MF_TABLE_PREFIX", f"mf-{stage}-"),
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_endpoint=environ.get("MF_DYNAMODB_ENDPOINT") or None,
+            jwt_keys=_parse_keys(environ["MF_JWT_KEYS"]),
+            jwt_issuer=environ.get("MF_JWT_ISSUER", "https://mockfactory.io"),
+            jwt_audience=environ.get("MF_JWT_AUDIENCE", "mockfactory-api"),
+            access_token_ttl_seconds=int(environ.get("MF_ACCESS_TOKEN_TTL", "3600")),
+            key_cache_ttl_seconds=float(environ.get("MF_KEY_CACHE_TTL", "5")),
+            max_body_bytes=int(environ.get("MF_MAX_BODY_BYTES", str(256 * 1024))),
+        )

@@ -1,0 +1,194 @@
+"""The one place where Chalice meets the domain.
+
+``Api(blueprint).route(...)`` registers a thin view that: authenticates the caller when
+the route asks for a role, hands the view an :class:`ApiRequest`, turns the return value
+into JSON, maps domain errors to HTTP in one table, and never leaks a traceback. Every
+route also records its OpenAPI description here, so the document cannot drift.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from chalice import Blueprint, CORSConfig, Response
+
+from chalicelib.auth.principal import Principal
+from chalicelib.core import errors
+from chalicelib.core.ids import random_token
+from chalicelib.core.jsonutil import parse_json, validate
+
+logger = Logger(service="marketplace")
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.InvalidInputError: 400,
+    errors.UnauthenticatedError: 401,
+    errors.QuotaExceededError: 402,
+    errors.PermissionDeniedError: 403,
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,
+    errors.PayloadTooLargeError: 413,
+    errors.RateLimitedError: 429,
+    errors.UpstreamUnavailableError: 503,
+}
+
+CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
+                  expose_headers=["X-Request-Id", "Retry-After"], max_age=600)
+_JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json\b|^\*/\*", re.I)
+
+
+def status_for(error: errors.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def new_request_id() -> str:
+    return f"req_{random_token(16)}"
+
+
+def error_body(code: str, message: str, request_id: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def error_response(error: errors.DomainError, request_id: str) -> Response:
+    headers = {"X-Request-Id": request_id}
+    if isinstance(error, errors.RateLimitedError):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return Response(body=error_body(error.code, error.message, request_id, error.details),
+                    status_code=status_for(error), headers=headers)
+
+
+def internal_error_response(request_id: str) -> Response:
+    body = error_body("internal_error", "an internal error occurred; it has been logged", request_id)
+    return Response(body=body, status_code=500, headers={"X-Request-Id": request_id})
+
+
+def json_reply(body: Any, status: int) -> Response:
+    """For views whose status depends on the outcome (e.g. 201 created vs 200 existing)."""
+    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status,
+                    headers={"Content-Type": "application/json"})
+
+
+def bearer_credential(headers: Any) -> str | None:
+    """The credential of a management call: ``Authorization: Bearer`` or ``X-Api-Key``."""
+    authorization = headers.get("authorization") or ""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return (headers.get("x-api-key") or "").strip() or None
+
+
+@dataclass
+class ApiRequest:
+    """What a view sees: the raw Chalice request, the caller, and helpers to read input."""
+
+    raw: Any
+    principal: Principal | None
+    request_id: str
+    max_body_bytes: int
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(self.raw.query_params or {})
+
+    def json(self, schema: dict[str, Any] | None = None) -> Any:
+        content_type = (self.raw.headers.get("content-type") or "application/json").strip()
+        if not _JSON_TYPES.match(content_type):
+            raise errors.InvalidInputError(f"expected a JSON body, got {content_type}",
+                                           code="unsupported_media_type")
+        document = parse_json(self.raw.raw_body, max_bytes=self.max_body_bytes)
+        if schema is not None:
+            validate(schema, document)
+        return document
+
+    @property
+    def caller(self) -> Principal:
+        assert self.principal is not None, "route declared no auth"
+        return self.principal
+
+
+@dataclass(frozen=True)
+class RouteDoc:
+    path: str
+    method: str
+    summary: str
+    auth: str | None
+    tag: str
+    request_schema: dict[str, Any] | None
+    status: int
+    query: tuple[str, ...] = field(default=())
+
+
+ROUTE_DOCS: list[RouteDoc] = []
+
+
+class Api:
+    def __init__(self, blueprint: Blueprint, tag: str) -> None:
+        self.blueprint = blueprint
+        self.tag = tag
+
+    def route(self, path: str, *, methods: tuple[str, ...] = ("GET",), auth: str | None = None,
+              summary: str, body: dict[str, Any] | None = None, status: int = 200,
+              query: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``auth`` is the least role the caller needs (user < developer < admin), or None."""
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def view(**params: Any) -> Response:
+                return _dispatch(self.blueprint.current_request, fn, params, auth, status)
+
+            self.blueprint.route(path, methods=list(methods), cors=CORS,
+                                 content_types=["application/json", "*/*"])(view)
+            for method in methods:
+                ROUTE_DOCS.append(RouteDoc(path, method, summary, auth, self.tag, body, status, query))
+            return fn
+
+        return decorator
+
+
+def _authenticate(request: Any, required: str) -> Principal:
+    from chalicelib.wiring import container  # the wiring imports routes; keep this lazy
+
+    credential = bearer_credential(request.headers)
+    if credential is None:
+        raise errors.UnauthenticatedError("send 'Authorization: Bearer <token or API key>'",
+                                          code="missing_credentials")
+    principal = container().auth.authenticate(credential)
+    if required == "admin" and principal.via != "jwt":
+        raise errors.PermissionDeniedError("admin actions need a signed-in session, not an API key",
+                                           code="admin_requires_session")
+    if not principal.has_role(required):
+        raise errors.PermissionDeniedError(f"this action needs the '{required}' role",
+                                           code="insufficient_role")
+    return principal
+
+
+def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], auth: str | None,
+              status: int) -> Response:
+    from chalicelib.wiring import container
+
+    request_id = new_request_id()
+    try:
+        principal = _authenticate(request, auth) if auth else None
+        api_request = ApiRequest(request, principal, request_id, container().settings.max_body_bytes)
+        result = fn(api_request, **params)
+    except errors.DomainError as exc:
+        return error_response(exc, request_id)
+    except Exception:  # noqa: BLE001 - a bug: log it with context, answer without internals
+        logger.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+        return internal_error_response(request_id)
+    if isinstance(result, Response):
+        result.headers = {**(result.headers or {}), "X-Request-Id": request_id}
+        return result
+    reply = json_reply(result, status)
+    reply.headers["X-Request-Id"] = request_id
+    return reply

@@ -1,0 +1,1 @@
+"""Installs: which user has which plugin, at which major version, configured how."""

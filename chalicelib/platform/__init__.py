@@ -1,0 +1,1 @@
+"""Platform endpoints: health and the OpenAPI description of the API."""

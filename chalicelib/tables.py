@@ -1,0 +1,10 @@
+"""Every DynamoDB table of the API, as its PynamoDB base model: the one source of schema."""
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from chalicelib.auth.records import AuthTable
+from chalicelib.catalog.records import CatalogTable
+from chalicelib.installs.records import InstallTable
+
+TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable)

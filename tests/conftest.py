@@ -1,0 +1,54 @@
+"""Shared fixtures: a moto-backed container and a Chalice test client."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Fake credentials for moto and DynamoDB Local; never real AWS from the test suite.
+for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                      "AWS_REGION": "us-east-1"}.items():
+    os.environ[_name] = _value
+
+TEST_ENV = {
+    "MF_STAGE": "test",
+    "MF_JWT_KEYS": "k2026:" + "s" * 48 + ",k2025:" + "o" * 48,
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def settings():
+    from chalicelib.core.settings import Settings
+
+    return Settings.from_env(TEST_ENV)
+
+
+@pytest.fixture
+def container(settings) -> Iterator[object]:
+    from moto import mock_aws
+
+    from chalicelib.core.dynamo import create_tables
+    from chalicelib.tables import TABLES
+    from chalicelib.wiring import Container, set_container
+
+    with mock_aws():
+        built = Container(settings)
+        create_tables(TABLES)
+        set_container(built)
+        try:
+            yield built
+        finally:
+            set_container(None)
+
+
+@pytest.fixture
+def client(container):
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as test_client:
+        yield test_client
