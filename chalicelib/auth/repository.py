@@ -8,7 +8,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.auth.model import ApiKey, KeyOwner, User
 from chalicelib.auth.records import ApiKeyRecord, AuthTable, EmailRecord, KeyLookupRecord, UserRecord
-from chalicelib.core.dynamo import transaction
+from chalicelib.core.dynamo import run_transaction
 from chalicelib.core.errors import ConflictError, NotFoundError
 
 
@@ -34,19 +34,17 @@ def _key_records(key: ApiKey) -> tuple[ApiKeyRecord, KeyLookupRecord]:
 
 
 class AuthRepository:
-    def _transaction(self) -> TransactWrite:
-        return transaction(AuthTable)
-
     def create_user(self, user: User) -> None:
         epk, esk = EmailRecord.key(user.email)
         upk, usk = UserRecord.key(user.user_id)
+        def build(tx: TransactWrite) -> None:
+            tx.save(EmailRecord(epk, esk, user_id=user.user_id), condition=EmailRecord.pk.does_not_exist())
+            tx.save(UserRecord(upk, usk, user_id=user.user_id, email=user.email, role=user.role,
+                               password_hash=user.password_hash, created_at=user.created_at),
+                    condition=UserRecord.pk.does_not_exist())
+
         try:
-            with self._transaction() as tx:
-                tx.save(EmailRecord(epk, esk, user_id=user.user_id),
-                        condition=EmailRecord.pk.does_not_exist())
-                tx.save(UserRecord(upk, usk, user_id=user.user_id, email=user.email, role=user.role,
-                                   password_hash=user.password_hash, created_at=user.created_at),
-                        condition=UserRecord.pk.does_not_exist())
+            run_transaction(AuthTable, build)
         except TransactWriteError as exc:
             raise ConflictError("an account with this e-mail already exists", code="email_taken") from exc
 
@@ -69,9 +67,12 @@ class AuthRepository:
 
     def add_key(self, key: ApiKey) -> None:
         record, lookup = _key_records(key)
-        with self._transaction() as tx:
+
+        def build(tx: TransactWrite) -> None:
             tx.save(record, condition=ApiKeyRecord.pk.does_not_exist())
             tx.save(lookup, condition=KeyLookupRecord.pk.does_not_exist())
+
+        run_transaction(AuthTable, build)
 
     def list_keys(self, user_id: str) -> list[ApiKey]:
         pk, _ = ApiKeyRecord.key(user_id, "")
@@ -88,15 +89,17 @@ class AuthRepository:
         """Revoke ``key`` (and add ``replacement`` when rotating) atomically."""
         record = ApiKeyRecord(*ApiKeyRecord.key(key.user_id, key.key_id))
         lookup = KeyLookupRecord(*KeyLookupRecord.key(key.key_hash))
+        def build(tx: TransactWrite) -> None:
+            tx.update(record, actions=[ApiKeyRecord.revoked_at.set(now)],
+                      condition=ApiKeyRecord.pk.exists() & ApiKeyRecord.revoked_at.does_not_exist())
+            tx.delete(lookup)
+            if replacement is not None:
+                new_record, new_lookup = _key_records(replacement)
+                tx.save(new_record, condition=ApiKeyRecord.pk.does_not_exist())
+                tx.save(new_lookup, condition=KeyLookupRecord.pk.does_not_exist())
+
         try:
-            with self._transaction() as tx:
-                tx.update(record, actions=[ApiKeyRecord.revoked_at.set(now)],
-                          condition=ApiKeyRecord.pk.exists() & ApiKeyRecord.revoked_at.does_not_exist())
-                tx.delete(lookup)
-                if replacement is not None:
-                    new_record, new_lookup = _key_records(replacement)
-                    tx.save(new_record, condition=ApiKeyRecord.pk.does_not_exist())
-                    tx.save(new_lookup, condition=KeyLookupRecord.pk.does_not_exist())
+            run_transaction(AuthTable, build)
         except TransactWriteError as exc:
             raise ConflictError(f"API key {key.key_id} is already revoked", code="key_revoked") from exc
 

@@ -13,7 +13,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.records import LISTING_PARTITION, CatalogTable, PluginRecord, VersionRecord
-from chalicelib.core.dynamo import transaction
+from chalicelib.core.dynamo import run_transaction
 from chalicelib.core.errors import ConflictError
 
 PENDING = "PENDING"
@@ -79,10 +79,12 @@ class StaleStateError(ConflictError):
 
 class CatalogRepository:
     def create_plugin(self, plugin: Plugin, version: Version) -> None:
+        def build(tx: TransactWrite) -> None:
+            tx.save(plugin_record(plugin), condition=PluginRecord.pk.does_not_exist())
+            tx.save(version_record(version), condition=VersionRecord.pk.does_not_exist())
+
         try:
-            with transaction(CatalogTable) as tx:
-                tx.save(plugin_record(plugin), condition=PluginRecord.pk.does_not_exist())
-                tx.save(version_record(version), condition=VersionRecord.pk.does_not_exist())
+            run_transaction(CatalogTable, build)
         except TransactWriteError as exc:
             raise ConflictError(f"a plugin named '{plugin.name}' already exists",
                                 code="plugin_name_taken") from exc
@@ -124,12 +126,14 @@ class CatalogRepository:
 
     def add_version(self, version: Version, *, expected_max: str) -> None:
         meta = PluginRecord(*PluginRecord.key(version.name))
+        def build(tx: TransactWrite) -> None:
+            tx.update(meta, actions=[PluginRecord.max_version.set(version.version),
+                                     PluginRecord.listing_ts.set(now_ms())],
+                      condition=PluginRecord.max_version == expected_max)
+            tx.save(version_record(version), condition=VersionRecord.pk.does_not_exist())
+
         try:
-            with transaction(CatalogTable) as tx:
-                tx.update(meta, actions=[PluginRecord.max_version.set(version.version),
-                                         PluginRecord.listing_ts.set(now_ms())],
-                          condition=PluginRecord.max_version == expected_max)
-                tx.save(version_record(version), condition=VersionRecord.pk.does_not_exist())
+            run_transaction(CatalogTable, build)
         except TransactWriteError as exc:
             raise StaleStateError(f"another version of '{version.name}' was added meanwhile; retry") from exc
 
@@ -142,11 +146,13 @@ class CatalogRepository:
     def save_version_and_plugin(self, version: Version, plugin: Plugin, *, expected_version_status: str,
                                 expected_plugin_status: str) -> None:
         actions = _mutable_actions(plugin)
+        def build(tx: TransactWrite) -> None:
+            tx.save(version_record(version), condition=VersionRecord.status == expected_version_status)
+            tx.update(PluginRecord(*PluginRecord.key(plugin.name)), actions=actions,
+                      condition=PluginRecord.status == expected_plugin_status)
+
         try:
-            with transaction(CatalogTable) as tx:
-                tx.save(version_record(version), condition=VersionRecord.status == expected_version_status)
-                tx.update(PluginRecord(*PluginRecord.key(plugin.name)), actions=actions,
-                          condition=PluginRecord.status == expected_plugin_status)
+            run_transaction(CatalogTable, build)
         except TransactWriteError as exc:
             raise StaleStateError(f"plugin '{plugin.name}' changed meanwhile; retry") from exc
 

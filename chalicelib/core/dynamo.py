@@ -1,15 +1,22 @@
-"""Binding PynamoDB table models to a stage and an endpoint, and creating their tables.
+"""Binding PynamoDB table models to a stage and an endpoint, creating their tables, and
+running transactions.
 
 The models are the one source of table schema: the dev stack, the tests and infra/
 all create or check tables from them.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+import time
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
+
+_RETRYABLE = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
 def _with_subclasses(model: type[Model]) -> list[type[Model]]:
@@ -38,7 +45,37 @@ def create_tables(models: Iterable[type[Model]]) -> list[str]:
     return created
 
 
-def transaction(model: type[Model], *, client_request_token: str | None = None) -> TransactWrite:
-    """A TransactWrite on the endpoint ``model`` is bound to (tables of one stage share it)."""
-    connection = Connection(region=model.Meta.region, host=model.Meta.host)
-    return TransactWrite(connection=connection, client_request_token=client_request_token)
+@lru_cache(maxsize=8)
+def _connection(region: str | None, host: str | None) -> Connection:
+    # Building a botocore client costs tens of milliseconds: one per endpoint, reused.
+    return Connection(region=region, host=host)
+
+
+def failed_conditions(exc: TransactWriteError) -> list[bool]:
+    """Per transaction item, in order: did its condition fail?"""
+    return [bool(r and r.code == "ConditionalCheckFailed") for r in (exc.cancellation_reasons or [])]
+
+
+def _retryable(exc: TransactWriteError) -> bool:
+    return any(r is not None and r.code in _RETRYABLE for r in (exc.cancellation_reasons or []))
+
+
+def run_transaction(model: type[Model], build: Callable[[TransactWrite], None], *,
+                    client_request_token: str | None = None, attempts: int = 8) -> None:
+    """Run ``build(tx)`` as one TransactWriteItems on ``model``'s endpoint.
+
+    Two transactions touching one item at once (e.g. a plugin's install counter) make
+    DynamoDB cancel one with ``TransactionConflict``; that one is retried with jittered
+    backoff. A failed condition is final and re-raised for the caller to interpret.
+    """
+    for attempt in range(attempts):
+        tx = TransactWrite(connection=_connection(model.Meta.region, model.Meta.host),
+                           client_request_token=client_request_token)
+        try:
+            with tx:
+                build(tx)
+            return
+        except TransactWriteError as exc:
+            if attempt == attempts - 1 or not _retryable(exc) or any(failed_conditions(exc)):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.catalog.repository import CatalogRepository
-from chalicelib.core.dynamo import transaction
+from chalicelib.core.dynamo import run_transaction
 from chalicelib.core.errors import ConflictError, NotFoundError
 from chalicelib.installs.model import Install
 from chalicelib.installs.records import InstallRecord, InstallTable
@@ -46,19 +47,22 @@ class InstallRepository:
             plugin=install.plugin, major=install.major, enabled=install.enabled, config=install.config,
             granted_permissions=list(install.granted_permissions), installed_at=install.installed_at,
             updated_at=install.updated_at)
+        def build(tx: TransactWrite) -> None:
+            tx.save(record, condition=InstallRecord.pk.does_not_exist())
+            CatalogRepository.count_install(tx, install.plugin, +1)
+
         try:
-            with transaction(InstallTable) as tx:
-                tx.save(record, condition=InstallRecord.pk.does_not_exist())
-                CatalogRepository.count_install(tx, install.plugin, +1)
+            run_transaction(InstallTable, build)
         except TransactWriteError as exc:
             raise AlreadyInstalledError(f"plugin '{install.plugin}' is already installed") from exc
 
     def delete(self, user_id: str, plugin: str) -> None:
+        def build(tx: TransactWrite) -> None:
+            tx.delete(InstallRecord(*InstallRecord.key(user_id, plugin)), condition=InstallRecord.pk.exists())
+            CatalogRepository.count_install(tx, plugin, -1)
+
         try:
-            with transaction(InstallTable) as tx:
-                tx.delete(InstallRecord(*InstallRecord.key(user_id, plugin)),
-                          condition=InstallRecord.pk.exists())
-                CatalogRepository.count_install(tx, plugin, -1)
+            run_transaction(InstallTable, build)
         except TransactWriteError as exc:
             raise _not_installed(plugin) from exc
 

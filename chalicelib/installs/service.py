@@ -107,25 +107,25 @@ class InstallService:
                 config: dict[str, Any] | None = None) -> InstallOutcome:
         listed = self._installable(plugin)
         target = self._target(listed, version)
-        existing = self._repo.get(principal.user_id, plugin)
-        if existing is None:
-            granted = self._check_consent(target, accept_permissions)
+        granted = self._check_consent(target, accept_permissions)
+        config = self._validated_config(target, config)
+        for _ in range(3):  # an uninstall racing with this install may delete what we just saw
+            existing = self._repo.get(principal.user_id, plugin)
+            if existing is not None:
+                if existing.major != target.major:
+                    raise ConflictError(
+                        f"{plugin} {existing.major}.x is installed; moving to {target.major}.x is an explicit "
+                        f"upgrade (POST /plugins/installed/{plugin}/upgrade)", code="major_upgrade_required")
+                return InstallOutcome(self._view(existing, listed), created=False)
             now = self._clock.now()
             install = Install(user_id=principal.user_id, plugin=plugin, major=target.major, enabled=True,
-                              config=self._validated_config(target, config), granted_permissions=granted,
-                              installed_at=now, updated_at=now)
+                              config=config, granted_permissions=granted, installed_at=now, updated_at=now)
             try:
                 self._repo.create(install)
-                return InstallOutcome(self._view(install, self._catalog.get_plugin(plugin)), created=True)
             except AlreadyInstalledError:
-                existing = self._repo.get(principal.user_id, plugin)  # lost a race with ourselves
-                if existing is None:
-                    raise
-        if existing.major != target.major:
-            raise ConflictError(
-                f"{plugin} {existing.major}.x is installed; moving to {target.major}.x is an explicit upgrade "
-                f"(POST /plugins/installed/{plugin}/upgrade)", code="major_upgrade_required")
-        return InstallOutcome(self._view(existing, listed), created=False)
+                continue
+            return InstallOutcome(self._view(install, self._catalog.get_plugin(plugin)), created=True)
+        raise ConflictError(f"installs of '{plugin}' are changing concurrently; retry", code="install_contended")
 
     def uninstall(self, principal: Principal, plugin: str) -> dict[str, Any]:
         self._repo.delete(principal.user_id, plugin)
