@@ -37,7 +37,8 @@ class Container:
         from chalicelib.catalog.service import CatalogService
 
         repository = CatalogRepository()
-        return CatalogService(repository, CatalogIndex(repository), self.clock)
+        index = CatalogIndex(repository, background=self.settings.index_background_refresh)
+        return CatalogService(repository, index, self.clock)
 
     @cached_property
     def installs(self):  # type: ignore[no-untyped-def]

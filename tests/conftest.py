@@ -16,6 +16,7 @@ TEST_ENV = {
     "MF_STAGE": "test",
     "MF_JWT_KEYS": "k2026:" + "s" * 48 + ",k2025:" + "o" * 48,
     "AWS_REGION": "us-east-1",
+    "MF_INDEX_BACKGROUND_REFRESH": "0",  # moto is torn down after each test; no stray threads
 }
 
 

@@ -30,6 +30,7 @@ class Settings:
     access_token_ttl_seconds: int
     key_cache_ttl_seconds: float
     max_body_bytes: int
+    index_background_refresh: bool
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -49,4 +50,5 @@ class Settings:
             access_token_ttl_seconds=int(environ.get("MF_ACCESS_TOKEN_TTL", "3600")),
             key_cache_ttl_seconds=float(environ.get("MF_KEY_CACHE_TTL", "5")),
             max_body_bytes=int(environ.get("MF_MAX_BODY_BYTES", str(256 * 1024))),
+            index_background_refresh=environ.get("MF_INDEX_BACKGROUND_REFRESH", "1") == "1",
         )
