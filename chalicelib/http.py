@@ -21,6 +21,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core import errors
 from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import parse_json, validate
+from chalicelib.runtime.port import PluginFailure, PluginTimedOut, PluginUnavailable
 
 logger = Logger(service="marketplace")
 
@@ -34,6 +35,9 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.PayloadTooLargeError: 413,
     errors.RateLimitedError: 429,
     errors.UpstreamUnavailableError: 503,
+    PluginTimedOut: 504,
+    PluginUnavailable: 503,
+    PluginFailure: 502,
 }
 
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
@@ -60,9 +64,7 @@ def error_body(code: str, message: str, request_id: str, details: Any = None) ->
 
 
 def error_response(error: errors.DomainError, request_id: str) -> Response:
-    headers = {"X-Request-Id": request_id}
-    if isinstance(error, errors.RateLimitedError):
-        headers["Retry-After"] = str(error.retry_after_seconds)
+    headers = {**error.headers, "X-Request-Id": request_id}
     return Response(body=error_body(error.code, error.message, request_id, error.details),
                     status_code=status_for(error), headers=headers)
 
@@ -138,7 +140,7 @@ class Api:
 
     def route(self, path: str, *, methods: tuple[str, ...] = ("GET",), auth: str | None = None,
               summary: str, body: dict[str, Any] | None = None, status: int = 200,
-              query: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              query: tuple[str, ...] = (), cors: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """``auth`` is the least role the caller needs (user < developer < admin), or None."""
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,8 +148,8 @@ class Api:
             def view(**params: Any) -> Response:
                 return _dispatch(self.blueprint.current_request, fn, params, auth, status)
 
-            self.blueprint.route(path, methods=list(methods), cors=CORS,
-                                 content_types=["application/json", "*/*"])(view)
+            self.blueprint.route(path, methods=list(methods), cors=CORS if cors else False,
+                                 content_types=["*/*"])(view)
             for method in methods:
                 ROUTE_DOCS.append(RouteDoc(path, method, summary, auth, self.tag, body, status, query))
             return fn

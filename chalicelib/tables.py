@@ -6,5 +6,7 @@ from pynamodb.models import Model
 from chalicelib.auth.records import AuthTable
 from chalicelib.catalog.records import CatalogTable
 from chalicelib.installs.records import InstallTable
+from chalicelib.limits.records import LimitsTable
+from chalicelib.metering.records import UsageTable
 
-TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable)
+TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable)

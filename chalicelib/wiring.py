@@ -4,23 +4,36 @@ from __future__ import annotations
 import os
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from chalicelib.core.clock import Clock, SystemClock
 from chalicelib.core.dynamo import bind_models
 from chalicelib.core.settings import Settings
 
+if TYPE_CHECKING:
+    from chalicelib.auth.service import AuthService
+    from chalicelib.catalog.service import CatalogService
+    from chalicelib.gateway.entitlements import EntitlementResolver
+    from chalicelib.gateway.service import GatewayService
+    from chalicelib.installs.service import InstallService
+    from chalicelib.limits.service import RateLimiter
+    from chalicelib.metering.service import MeteringService
+    from chalicelib.runtime.port import PluginRuntime
+
 
 class Container:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 runtime: PluginRuntime | None = None) -> None:
         from chalicelib.tables import TABLES
 
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._runtime = runtime
         bind_models(TABLES, prefix=settings.table_prefix, region=settings.region,
                     host=settings.dynamodb_endpoint)
 
     @cached_property
-    def auth(self):  # type: ignore[no-untyped-def]
+    def auth(self) -> AuthService:
         from chalicelib.auth.repository import AuthRepository
         from chalicelib.auth.service import AuthService, KeyCache
         from chalicelib.auth.tokens import TokenIssuer
@@ -31,7 +44,7 @@ class Container:
         return AuthService(AuthRepository(), tokens, self.clock, KeyCache(self.settings.key_cache_ttl_seconds))
 
     @cached_property
-    def catalog(self):  # type: ignore[no-untyped-def]
+    def catalog(self) -> CatalogService:
         from chalicelib.catalog.index import CatalogIndex
         from chalicelib.catalog.repository import CatalogRepository
         from chalicelib.catalog.service import CatalogService
@@ -41,11 +54,59 @@ class Container:
         return CatalogService(repository, index, self.clock)
 
     @cached_property
-    def installs(self):  # type: ignore[no-untyped-def]
+    def installs(self) -> InstallService:
         from chalicelib.installs.repository import InstallRepository
         from chalicelib.installs.service import InstallService
 
-        return InstallService(InstallRepository(), self.catalog, self.clock)
+        return InstallService(InstallRepository(), self.catalog, self.clock,
+                              on_change=self.entitlements.forget)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        from chalicelib.limits.service import RateLimiter, WindowStore
+
+        return RateLimiter(WindowStore(), self.clock)
+
+    @cached_property
+    def metering(self) -> MeteringService:
+        from chalicelib.metering.repository import UsageRepository
+        from chalicelib.metering.service import MeteringService
+
+        return MeteringService(UsageRepository(), self.clock)
+
+    @cached_property
+    def entitlements(self) -> EntitlementResolver:
+        from chalicelib.gateway.entitlements import EntitlementResolver, FunctionLocator
+        from chalicelib.installs.repository import InstallRepository
+
+        functions = FunctionLocator(function_template=self.settings.plugin_function_template,
+                                    stage=self.settings.stage, source_root=self.settings.plugin_source_root)
+        return EntitlementResolver(InstallRepository(), self.catalog, functions,
+                                   self.settings.entitlement_cache_ttl_seconds)
+
+    @cached_property
+    def runtime(self) -> PluginRuntime:
+        if self._runtime is not None:
+            return self._runtime
+        if self.settings.plugin_runtime == "local":
+            from chalicelib.runtime.local import LocalRuntime
+
+            return LocalRuntime()
+        import boto3
+        from botocore.config import Config
+
+        from chalicelib.runtime.lambda_runtime import LambdaRuntime
+
+        # No retries: a retried invoke would run a non-idempotent plugin call twice.
+        config = Config(read_timeout=35, connect_timeout=5, retries={"max_attempts": 1})
+        return LambdaRuntime(boto3.client("lambda", region_name=self.settings.region, config=config))
+
+    @cached_property
+    def gateway(self) -> GatewayService:
+        from chalicelib.gateway.service import GatewayService
+
+        return GatewayService(self.auth, self.entitlements, self.limiter, self.runtime, self.metering,
+                              self.clock)
 
 
 _lock = threading.Lock()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,15 @@ TEST_ENV = {
     "MF_JWT_KEYS": "k2026:" + "s" * 48 + ",k2025:" + "o" * 48,
     "AWS_REGION": "us-east-1",
     "MF_INDEX_BACKGROUND_REFRESH": "0",  # moto is torn down after each test; no stray threads
+    "MF_API_RATE_LIMIT": "100000/60",  # functional tests make many calls; limits have their own tests
+    "MF_AUTH_RATE_LIMIT": "100000/60",
+    "MF_PLUGIN_SOURCE_ROOT": str(Path(__file__).resolve().parent.parent / "plugin_functions"),
 }
+
+# Chalice's test client routes {proxy+} like API Gateway only with this matcher.
+from devstack.chalice_local import install as _install_greedy_matcher  # noqa: E402
+
+_install_greedy_matcher()
 
 
 @pytest.fixture
@@ -28,7 +37,14 @@ def settings():
 
 
 @pytest.fixture
-def container(settings) -> Iterator[object]:
+def runtime():
+    from tests.fakes import InProcessRuntime
+
+    return InProcessRuntime()
+
+
+@pytest.fixture
+def container(settings, runtime) -> Iterator[object]:
     from moto import mock_aws
 
     from chalicelib.core.dynamo import create_tables
@@ -36,7 +52,7 @@ def container(settings) -> Iterator[object]:
     from chalicelib.wiring import Container, set_container
 
     with mock_aws():
-        built = Container(settings)
+        built = Container(settings, runtime=runtime)
         create_tables(TABLES)
         set_container(built)
         try:

@@ -24,6 +24,7 @@ CATEGORIES = ("payments", "communication", "monitoring", "analytics", "storage",
 TIERS = ("free", "standard", "premium", "enterprise")
 TIER_PRICE_MICROS = {"free": 0, "standard": 1_000, "premium": 5_000}
 REVENUE_SHARES_BPS = (7000, 7500, 8000)
+MAX_PRICE_MICROS = 1_000_000
 SDK_SERVICES = ("storage", "webhooks", "metrics", "logger", "licensing")
 PERMISSIONS = ("storage:read", "storage:write", "webhooks:send", "metrics:write", "licensing:read",
                "user:email")
@@ -66,7 +67,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "properties": {
                 "tier": {"enum": list(TIERS)},
                 "per_call_price": _money,
-                "per_call_price_micros": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                "per_call_price_micros": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE_MICROS},
                 "free_tier_calls": {"type": "integer", "minimum": 0, "maximum": 10_000},
                 "revenue_share": _money,
                 "revenue_share_bps": {"enum": list(REVENUE_SHARES_BPS)},
@@ -121,6 +122,11 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "properties": {"schema": {"type": "object"}, "default": {"type": "object"}},
         },
+        "rate_limit": {
+            "type": "object", "additionalProperties": False, "required": ["requests", "window_seconds"],
+            "properties": {"requests": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                           "window_seconds": {"type": "integer", "minimum": 1, "maximum": 86_400}},
+        },
         "auth": {
             "type": "object", "additionalProperties": False, "required": ["carriers"],
             "properties": {
@@ -174,6 +180,9 @@ def _exact(value: Any, scale: int, path: str, problems: list[dict[str, str]]) ->
     except InvalidOperation:
         problems.append({"path": path, "message": f"{value!r} is not a decimal number"})
         return None
+    if not scaled.is_finite() or scaled > 10**15:
+        problems.append({"path": path, "message": f"{value!r} is out of range"})
+        return None
     if scaled != scaled.to_integral_value():
         problems.append({"path": path, "message": f"{value} has more precision than 1/{scale}"})
         return None
@@ -191,6 +200,9 @@ def _normalize_pricing(pricing: dict[str, Any], problems: list[dict[str, str]]) 
         if share is not None and share not in REVENUE_SHARES_BPS:
             problems.append({"path": "pricing/revenue_share",
                              "message": "revenue share must be 0.70, 0.75 or 0.80"})
+    if price is not None and price > MAX_PRICE_MICROS:
+        problems.append({"path": "pricing/per_call_price",
+                         "message": f"at most {MAX_PRICE_MICROS} micro-dollars ($1) per call"})
     if tier == "enterprise":
         if price is None:
             problems.append({"path": "pricing/per_call_price",

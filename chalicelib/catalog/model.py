@@ -34,6 +34,7 @@ class Plugin:
     created_at: datetime
     published_at: datetime | None
     updated_at: datetime
+    auth_header: str | None = None  # the manifest's own credential header, e.g. DD-API-KEY
 
     @property
     def listed(self) -> bool:

@@ -80,6 +80,7 @@ class PluginRecord(CatalogTable, discriminator="plugin"):
     created_at = UTCDateTimeAttribute()
     published_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
+    auth_header = UnicodeAttribute(null=True)
     listing_pk = UnicodeAttribute(default=LISTING_PARTITION)
     listing_ts = NumberAttribute()
 

@@ -35,7 +35,7 @@ def to_plugin(rec: PluginRecord) -> Plugin:
         max_version=rec.max_version, install_count=int(rec.install_count or 0),
         rating_sum=int(rec.rating_sum or 0), rating_count=int(rec.rating_count or 0),
         verified=rec.verified, created_at=rec.created_at, published_at=rec.published_at,
-        updated_at=rec.updated_at,
+        updated_at=rec.updated_at, auth_header=rec.auth_header,
     )
 
 
@@ -57,7 +57,7 @@ def plugin_record(plugin: Plugin) -> PluginRecord:
         latest_by_major=plugin.latest_by_major, max_version=plugin.max_version,
         install_count=plugin.install_count, rating_sum=plugin.rating_sum,
         rating_count=plugin.rating_count, verified=plugin.verified, created_at=plugin.created_at,
-        published_at=plugin.published_at, updated_at=plugin.updated_at,
+        published_at=plugin.published_at, updated_at=plugin.updated_at, auth_header=plugin.auth_header,
         listing_pk=LISTING_PARTITION, listing_ts=now_ms(),
     )
 
@@ -175,7 +175,7 @@ class CatalogRepository:
 _PLUGIN_MUTABLE = ("display_name", "description", "category", "tags", "icon", "status", "status_reason",
                    "tier", "per_call_price_micros", "free_tier_calls", "revenue_share_bps",
                    "latest_version", "latest_by_major", "max_version", "verified", "published_at",
-                   "updated_at", "listing_ts")
+                   "updated_at", "auth_header", "listing_ts")
 
 
 def _mutable_actions(plugin: Plugin) -> list[Any]:

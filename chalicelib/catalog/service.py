@@ -202,6 +202,7 @@ class CatalogService:
             tier=pricing["tier"], per_call_price_micros=pricing["per_call_price_micros"],
             free_tier_calls=pricing["free_tier_calls"], latest_version=latest.version,
             latest_by_major=by_major, published_at=plugin.published_at or now, updated_at=now,
+            auth_header=(doc.get("auth") or {}).get("header"),
         )
         self._repo.save_version_and_plugin(approved, updated, expected_version_status="pending_review",
                                            expected_plugin_status=plugin.status)

@@ -9,12 +9,14 @@ class DomainError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details
+        self.headers = dict(headers or {})
 
 
 class InvalidInputError(DomainError):
@@ -49,8 +51,9 @@ class RateLimitedError(DomainError):
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None,
-                 details: Any = None) -> None:
-        super().__init__(message, code=code, details=details)
+                 details: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code, details=details,
+                         headers={**(headers or {}), "Retry-After": str(retry_after_seconds)})
         self.retry_after_seconds = retry_after_seconds
 
 

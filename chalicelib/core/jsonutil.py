@@ -46,12 +46,16 @@ def validate(schema: dict[str, Any], document: Any, *, what: str = "request body
         raise InvalidInputError(f"invalid {what}: {summary}", code="validation_failed", details=problems)
 
 
+def _reject_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+
+
 def parse_json(raw: bytes | None, *, max_bytes: int) -> Any:
     if raw is None or raw == b"":
         raise InvalidInputError("request body must be a JSON document", code="malformed_json")
     if len(raw) > max_bytes:
         raise PayloadTooLargeError(f"request body is {len(raw)} bytes; the limit is {max_bytes}")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"request body is not valid JSON: {exc}", code="malformed_json") from exc

@@ -31,6 +31,12 @@ class Settings:
     key_cache_ttl_seconds: float
     max_body_bytes: int
     index_background_refresh: bool
+    entitlement_cache_ttl_seconds: float
+    plugin_runtime: str  # "local" (worker processes) | "lambda"
+    plugin_source_root: str | None  # local runtime: where plugin_functions/<name>/ live
+    plugin_function_template: str  # lambda runtime: the plugin's function name
+    api_rate_limit: str  # "requests/seconds" per user on the management API
+    auth_rate_limit: str  # per source address on sign-up and login
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -51,4 +57,11 @@ class Settings:
             key_cache_ttl_seconds=float(environ.get("MF_KEY_CACHE_TTL", "5")),
             max_body_bytes=int(environ.get("MF_MAX_BODY_BYTES", str(256 * 1024))),
             index_background_refresh=environ.get("MF_INDEX_BACKGROUND_REFRESH", "1") == "1",
+            entitlement_cache_ttl_seconds=float(environ.get("MF_ENTITLEMENT_CACHE_TTL", "5")),
+            plugin_runtime=environ.get("MF_PLUGIN_RUNTIME", "lambda"),
+            plugin_source_root=environ.get("MF_PLUGIN_SOURCE_ROOT") or None,
+            plugin_function_template=environ.get("MF_PLUGIN_FUNCTION_TEMPLATE",
+                                                 "mf-plugin-{name}-v{major}-{stage}-handler"),
+            api_rate_limit=environ.get("MF_API_RATE_LIMIT", "100/900"),
+            auth_rate_limit=environ.get("MF_AUTH_RATE_LIMIT", "20/900"),
         )

@@ -2,6 +2,7 @@
 version within it; moving to another major is an explicit upgrade with fresh consent."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +35,12 @@ def _requested_major(plugin: Plugin, requested: str) -> int:
 
 
 class InstallService:
-    def __init__(self, repository: InstallRepository, catalog: CatalogService, clock: Clock) -> None:
+    def __init__(self, repository: InstallRepository, catalog: CatalogService, clock: Clock,
+                 on_change: Callable[[str, str], None] = lambda user_id, plugin: None) -> None:
         self._repo = repository
         self._catalog = catalog
         self._clock = clock
+        self._on_change = on_change  # e.g. the gateway forgetting its cached entitlement
 
     # --- helpers -------------------------------------------------------------
     def _installable(self, name: str) -> Plugin:
@@ -124,11 +127,13 @@ class InstallService:
                 self._repo.create(install)
             except AlreadyInstalledError:
                 continue
+            self._on_change(principal.user_id, plugin)
             return InstallOutcome(self._view(install, self._catalog.get_plugin(plugin)), created=True)
         raise ConflictError(f"installs of '{plugin}' are changing concurrently; retry", code="install_contended")
 
     def uninstall(self, principal: Principal, plugin: str) -> dict[str, Any]:
         self._repo.delete(principal.user_id, plugin)
+        self._on_change(principal.user_id, plugin)
         return {"plugin": plugin, "uninstalled": True}
 
     def list_installed(self, principal: Principal) -> dict[str, Any]:
@@ -141,6 +146,7 @@ class InstallService:
     def set_enabled(self, principal: Principal, plugin: str, enabled: bool) -> dict[str, Any]:
         self._mine(principal, plugin)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), enabled=enabled)
+        self._on_change(principal.user_id, plugin)
         return self._view(updated)
 
     def configure(self, principal: Principal, plugin: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +155,7 @@ class InstallService:
         current = self._catalog.get_version(plugin, listed.latest_by_major[str(install.major)])
         validated = self._validated_config(current, config)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), config=validated)
+        self._on_change(principal.user_id, plugin)
         return self._view(updated, listed)
 
     def upgrade(self, principal: Principal, plugin: str, *, version: str,
@@ -163,4 +170,5 @@ class InstallService:
         new_config = self._validated_config(target, install.config if config is None else config)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), major=target.major,
                                     config=new_config, granted_permissions=granted)
+        self._on_change(principal.user_id, plugin)
         return self._view(updated, listed)

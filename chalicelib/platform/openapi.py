@@ -41,7 +41,8 @@ def _operation(doc: RouteDoc) -> dict[str, Any]:
 def build_document(server_url: str | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for doc in ROUTE_DOCS:
-        paths.setdefault(doc.path, {})[doc.method.lower()] = _operation(doc)
+        # OpenAPI has no greedy parameters: API Gateway's {proxy+} is documented as {proxy}.
+        paths.setdefault(doc.path.replace("+}", "}"), {})[doc.method.lower()] = _operation(doc)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "MockFactory Marketplace API", "version": "1.0.0",

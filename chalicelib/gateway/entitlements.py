@@ -1,0 +1,127 @@
+"""Who may call which plugin, resolved once per (user, plugin) and cached for a few seconds.
+
+The cache is what keeps the warm path free of reads; its TTL (5 s by default) bounds how
+long an uninstall, a disable or a suspension takes to reach every container. The
+container that made the change forgets its entry at once.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from chalicelib.catalog.model import Plugin, Version
+from chalicelib.catalog.service import CatalogService
+from chalicelib.core.errors import DomainError, NotFoundError, PermissionDeniedError
+from chalicelib.installs.model import Install
+from chalicelib.installs.repository import InstallRepository
+from chalicelib.limits.service import Limit
+from chalicelib.runtime.port import PluginFunction
+
+T = TypeVar("T")
+DEFAULT_RATE_LIMIT = Limit(6_000, 60)
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    plugin: Plugin
+    install: Install
+    version: Version
+    function: PluginFunction
+    rate_limit: Limit
+
+
+class TtlCache(Generic[T]):
+    """Values *and* domain errors are cached, so a caller without an install does not
+    cost a read per call either."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 100_000) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._entries: dict[object, tuple[float, T | DomainError]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, load: Callable[[], T]) -> T:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            try:
+                value: T | DomainError = load()
+            except DomainError as exc:
+                value = exc
+            with self._lock:
+                if len(self._entries) >= self._max:
+                    self._entries.clear()
+                self._entries[key] = (time.monotonic() + self._ttl, value)
+            entry = self._entries[key]
+        if isinstance(entry[1], DomainError):
+            raise entry[1]
+        return entry[1]
+
+    def forget(self, matches: Callable[[object], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if matches(k)]:
+                del self._entries[key]
+
+
+class FunctionLocator:
+    """Where a plugin version runs: its Lambda name and, for the local runtime, its code."""
+
+    def __init__(self, *, function_template: str, stage: str, source_root: str | None) -> None:
+        self._template = function_template
+        self._stage = stage
+        self._source_root = source_root
+
+    def locate(self, version: Version) -> PluginFunction:
+        runtime = version.manifest["runtime"]
+        # plugin_functions/<name>/chalicelib/: Chalice ships only that folder with the function.
+        source = f"{self._source_root}/{version.name}/chalicelib" if self._source_root else None
+        return PluginFunction(
+            plugin=version.name, version=version.version, major=version.major,
+            memory_limit_mb=int(runtime["memory_limit_mb"]), timeout_seconds=int(runtime["timeout_seconds"]),
+            function_name=self._template.format(name=version.name, major=version.major, stage=self._stage),
+            source_dir=source, handler=runtime.get("handler", "plugin:Plugin"))
+
+
+class EntitlementResolver:
+    def __init__(self, installs: InstallRepository, catalog: CatalogService, functions: FunctionLocator,
+                 ttl_seconds: float) -> None:
+        self._installs = installs
+        self._catalog = catalog
+        self._functions = functions
+        self._entitlements: TtlCache[Entitlement] = TtlCache(ttl_seconds)
+        self._versions: TtlCache[Version] = TtlCache(ttl_seconds)
+        self._plugins: TtlCache[Plugin] = TtlCache(ttl_seconds)
+
+    def plugin(self, name: str) -> Plugin:
+        return self._plugins.get(name, lambda: self._catalog.get_listed_plugin(name))
+
+    def resolve(self, user_id: str, name: str, major: int) -> Entitlement:
+        return self._entitlements.get((user_id, name, major), lambda: self._load(user_id, name, major))
+
+    def forget(self, user_id: str, name: str) -> None:
+        """Called by this container's own install changes, so they apply at once here."""
+        self._entitlements.forget(lambda key: key[:2] == (user_id, name))  # type: ignore[index]
+
+    def _load(self, user_id: str, name: str, major: int) -> Entitlement:
+        plugin = self._catalog.get_listed_plugin(name)
+        install = self._installs.get(user_id, name)
+        if install is None:
+            raise PermissionDeniedError(f"plugin '{name}' is not installed on your account; install it with "
+                                        f"POST /plugins/install", code="plugin_not_installed")
+        if plugin.status == "suspended":
+            raise PermissionDeniedError(f"plugin '{name}' is suspended: {plugin.status_reason}",
+                                        code="plugin_suspended")
+        if not install.enabled:
+            raise PermissionDeniedError(f"plugin '{name}' is disabled on your account; enable it with "
+                                        f"POST /plugins/installed/{name}/enable", code="plugin_disabled")
+        if install.major != major:
+            raise NotFoundError(f"you have {name} v{install.major} installed, not v{major}; call "
+                                f"/plugins/{name}/v{install.major}/... or upgrade", code="version_not_installed")
+        current = plugin.latest_by_major[str(major)]
+        version = self._versions.get((name, current), lambda: self._catalog.get_version(name, current))
+        limits = version.manifest.get("rate_limit")
+        rate_limit = Limit(limits["requests"], limits["window_seconds"]) if limits else DEFAULT_RATE_LIMIT
+        return Entitlement(plugin=plugin, install=install, version=version,
+                           function=self._functions.locate(version), rate_limit=rate_limit)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.gateway.service import GatewayCall, GatewayFailure
+from chalicelib.http import Api, ApiRequest, error_response
+from chalicelib.wiring import container
+
+bp = Blueprint(__name__)
+api = Api(bp, tag="gateway")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+SUMMARY = ("Call an installed plugin with your marketplace API key (any carrier vendor SDKs use); "
+           "the request is passed to the plugin byte for byte")
+
+
+def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
+    raw = req.raw
+    params = raw.query_params
+    query = {key: params.getlist(key) for key in params} if params else {}
+    call = GatewayCall(method=raw.method, plugin=name, version_segment=version, path=path, query=query,
+                       headers={k.lower(): v for k, v in raw.headers.items()},
+                       body=raw.raw_body or b"", request_id=req.request_id)
+    try:
+        reply = container().gateway.handle(call)
+    except GatewayFailure as failure:
+        response = error_response(failure.error, req.request_id)
+        response.headers.update(failure.headers)
+        return response
+    try:
+        body: str | bytes = reply.body.decode("utf-8")
+    except UnicodeDecodeError:
+        body = reply.body  # Chalice base64-encodes it for API Gateway's binary media types
+    return Response(body=body, status_code=reply.status, headers=reply.headers)
+
+
+@api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, summary=SUMMARY)
+def call_plugin(req: ApiRequest, name: str, version: str) -> Response:
+    # Chalice passes no greedy parameter to views; API Gateway names it "proxy".
+    return _proxy(req, name, version, (req.raw.uri_params or {}).get("proxy", ""))
+
+
+@api.route("/plugins/{name}/{version}", methods=METHODS, cors=False, summary=SUMMARY)
+def call_plugin_root(req: ApiRequest, name: str, version: str) -> Response:
+    return _proxy(req, name, version, "")

@@ -1,0 +1,148 @@
+"""The call path of a proxied plugin call (DESIGN.md, "How a call flows"):
+
+1 identify the caller by marketplace API key, 2 entitlement, 3 rate limit,
+4 run the plugin through the runtime port, 5 meter the call (one atomic write),
+6 answer with the plugin's response plus request id, usage and rate-limit headers.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+from chalicelib.auth.service import AuthService
+from chalicelib.core.clock import Clock
+from chalicelib.core.errors import NotFoundError, PayloadTooLargeError, RateLimitedError, UnauthenticatedError
+from chalicelib.gateway.credentials import extract
+from chalicelib.gateway.entitlements import Entitlement, EntitlementResolver
+from chalicelib.limits.service import Decision, RateLimiter
+from chalicelib.metering.service import MeteredCall, MeteringService, MonthUsage
+from chalicelib.runtime.port import PluginFailure, PluginRuntime
+
+MAX_BODY_BYTES = 4 * 1024 * 1024  # Lambda's 6 MB invoke payload, less base64 and envelope
+_MAJOR = re.compile(r"^v(0|[1-9]\d{0,5})$")
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "content-length", "host"}
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True)
+class GatewayCall:
+    method: str
+    plugin: str
+    version_segment: str  # "v1"
+    path: str  # after the base path, "" or "a/b"
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    request_id: str
+
+
+@dataclass(frozen=True)
+class GatewayReply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class GatewayFailure(Exception):
+    """A runtime failure, answered like a domain error but with the usage headers."""
+
+    error: PluginFailure
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def usage_headers(usage: MonthUsage) -> dict[str, str]:
+    headers = {"X-MockFactory-Calls-This-Month": str(usage.calls),
+               "X-MockFactory-Mode": "sandbox" if usage.sandbox else "live"}
+    if usage.free_calls_remaining is not None:
+        headers["X-MockFactory-Free-Calls-Remaining"] = str(usage.free_calls_remaining)
+    return headers
+
+
+class GatewayService:
+    def __init__(self, auth: AuthService, entitlements: EntitlementResolver, limiter: RateLimiter,
+                 runtime: PluginRuntime, metering: MeteringService, clock: Clock,
+                 on_webhooks: Callable[[Entitlement, bool, list[dict[str, Any]]], None] | None = None) -> None:
+        self._auth = auth
+        self._entitlements = entitlements
+        self._limiter = limiter
+        self._runtime = runtime
+        self._metering = metering
+        self._clock = clock
+        self._on_webhooks = on_webhooks
+
+    def handle(self, call: GatewayCall) -> GatewayReply:
+        match = _MAJOR.match(call.version_segment)
+        if match is None:
+            raise NotFoundError(f"'{call.version_segment}' is not a version; call /plugins/{call.plugin}/v1/...",
+                                code="invalid_version_segment")
+        plugin = self._entitlements.plugin(call.plugin)
+        extracted = extract(call.headers, plugin.auth_header)
+        if extracted.credential is None:
+            raise UnauthenticatedError("send your marketplace API key (Authorization: Bearer mf_..., Basic, "
+                                       "X-Api-Key or the plugin's own header)", code="missing_credentials")
+        principal = self._auth.authenticate_key(extracted.credential)
+        entitlement = self._entitlements.resolve(principal.user_id, call.plugin, int(match.group(1)))
+        decision = self._limiter.check(f"gw#{principal.user_id}#{call.plugin}", entitlement.rate_limit)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"rate limit of {decision.limit} calls per {entitlement.rate_limit.window_seconds} s reached "
+                f"for {call.plugin}", retry_after_seconds=max(1, decision.reset_at - int(time.time())),
+                headers=decision.headers())
+        if len(call.body) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(f"request body is {len(call.body)} bytes; plugins accept at most "
+                                       f"{MAX_BODY_BYTES}")
+        event = self._event(call, entitlement, principal.sandbox, extracted.headers)
+        began = time.perf_counter()
+        failure: PluginFailure | None = None
+        result: dict[str, Any] = {}
+        try:
+            result = self._runtime.invoke(entitlement.function, event)
+        except PluginFailure as exc:
+            failure = exc
+        latency_ms = int((time.perf_counter() - began) * 1000)
+        status = None if failure else int(result["status"])
+        usage = self._metering.record(
+            MeteredCall(plugin=call.plugin, user_id=principal.user_id, sandbox=principal.sandbox,
+                        status=status, latency_ms=latency_ms),
+            free_tier_calls=entitlement.plugin.free_tier_calls)
+        extra = {**usage_headers(usage), **decision.headers()}
+        if failure is not None:
+            raise GatewayFailure(failure, extra)
+        if result.get("webhooks") and self._on_webhooks is not None:
+            self._on_webhooks(entitlement, principal.sandbox, result["webhooks"])
+        return self._reply(result, extra)
+
+    def _event(self, call: GatewayCall, entitlement: Entitlement, sandbox: bool,
+               headers: dict[str, str]) -> dict[str, Any]:
+        deadline_ms = int(time.time() * 1000) + entitlement.function.timeout_seconds * 1000
+        return {
+            "protocol": 1, "type": "request",
+            "request": {
+                "method": call.method, "path": "/" + quote(unquote(call.path), safe=_PATH_SAFE),
+                "query": call.query, "headers": headers,
+                "body_b64": base64.b64encode(call.body).decode("ascii"), "request_id": call.request_id,
+            },
+            "context": {
+                "plugin": call.plugin, "version": entitlement.version.version,
+                "user_id": entitlement.install.user_id, "sandbox": sandbox,
+                "config": entitlement.install.config, "licence": None, "deadline_ms": deadline_ms,
+            },
+        }
+
+    @staticmethod
+    def _reply(result: dict[str, Any], extra: dict[str, str]) -> GatewayReply:
+        try:
+            body = base64.b64decode(result.get("body_b64") or "", validate=True)
+        except ValueError as exc:
+            raise GatewayFailure(PluginFailure("the plugin returned a malformed body"), extra) from exc
+        headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() not in _HOP_BY_HOP}
+        headers.update(extra)
+        return GatewayReply(status=int(result["status"]), headers=headers, body=body)
+

@@ -1,0 +1,1 @@
+"""Rate limits: fixed windows counted in DynamoDB, admitted locally from leased batches."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+
+class LimitsTable(Model):
+    class Meta:
+        base_name = "limits"
+        table_name = "limits"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class WindowRecord(LimitsTable):
+    """How many admissions of one window have been handed out (leased) so far."""
+
+    leased = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(limit_key: str, window_start: int) -> tuple[str, str]:
+        return f"WINDOW#{limit_key}", f"{window_start}"

@@ -1,0 +1,1 @@
+"""Metering: one atomic counter update per proxied call, per (plugin, user, mode, hour)."""
