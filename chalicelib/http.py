@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core import errors
 from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import parse_json, validate
+from chalicelib.limits.service import Limit
 from chalicelib.runtime.port import PluginFailure, PluginTimedOut, PluginUnavailable
 
 logger = Logger(service="marketplace")
@@ -140,13 +142,16 @@ class Api:
 
     def route(self, path: str, *, methods: tuple[str, ...] = ("GET",), auth: str | None = None,
               summary: str, body: dict[str, Any] | None = None, status: int = 200,
-              query: tuple[str, ...] = (), cors: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """``auth`` is the least role the caller needs (user < developer < admin), or None."""
+              query: tuple[str, ...] = (), cors: bool = True,
+              limit: str | None = "api") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``auth`` is the least role the caller needs (user < developer < admin), or None.
+        ``limit`` names the rate limit: "api" (per user, for authenticated routes), "auth"
+        (per source address), "purchase" (per user), or None."""
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
-                return _dispatch(self.blueprint.current_request, fn, params, auth, status)
+                return _dispatch(self.blueprint.current_request, fn, params, auth, status, limit)
 
             self.blueprint.route(path, methods=list(methods), cors=CORS if cors else False,
                                  content_types=["*/*"])(view)
@@ -174,13 +179,35 @@ def _authenticate(request: Any, required: str) -> Principal:
     return principal
 
 
+def _rate_limit(request: Any, principal: Principal | None, name: str | None) -> dict[str, str]:
+    """Apply the route's rate limit; the X-RateLimit-* headers of the decision."""
+    from chalicelib.wiring import container
+
+    settings = container().settings
+    if name == "auth":
+        subject = (request.context or {}).get("identity", {}).get("sourceIp", "unknown")
+        text = settings.auth_rate_limit
+    elif name in ("api", "purchase") and principal is not None:
+        subject, text = principal.user_id, settings.api_rate_limit if name == "api" else settings.purchase_rate_limit
+    else:
+        return {}
+    limit = Limit.parse(text)
+    decision = container().limiter.check(f"{name}#{subject}", limit)
+    if not decision.allowed:
+        raise errors.RateLimitedError(
+            f"too many requests: at most {limit.requests} per {limit.window_seconds} s",
+            retry_after_seconds=max(1, decision.reset_at - int(time.time())), headers=decision.headers())
+    return decision.headers()
+
+
 def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], auth: str | None,
-              status: int) -> Response:
+              status: int, limit: str | None) -> Response:
     from chalicelib.wiring import container
 
     request_id = new_request_id()
     try:
         principal = _authenticate(request, auth) if auth else None
+        limit_headers = _rate_limit(request, principal, limit)
         api_request = ApiRequest(request, principal, request_id, container().settings.max_body_bytes)
         result = fn(api_request, **params)
     except errors.DomainError as exc:
@@ -188,9 +215,6 @@ def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], auth
     except Exception:  # noqa: BLE001 - a bug: log it with context, answer without internals
         logger.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
         return internal_error_response(request_id)
-    if isinstance(result, Response):
-        result.headers = {**(result.headers or {}), "X-Request-Id": request_id}
-        return result
-    reply = json_reply(result, status)
-    reply.headers["X-Request-Id"] = request_id
+    reply = result if isinstance(result, Response) else json_reply(result, status)
+    reply.headers = {**(reply.headers or {}), **limit_headers, "X-Request-Id": request_id}
     return reply

@@ -12,7 +12,7 @@ bp = Blueprint(__name__)
 api = Api(bp, tag="identity")
 
 
-@api.route("/auth/signup", methods=("POST",), body=schemas.SIGN_UP, status=201,
+@api.route("/auth/signup", methods=("POST",), body=schemas.SIGN_UP, status=201, limit="auth",
            summary="Create an account (role user or developer) and get an access token")
 def sign_up(req: ApiRequest) -> dict[str, Any]:
     body = req.json(schemas.SIGN_UP)
@@ -20,7 +20,7 @@ def sign_up(req: ApiRequest) -> dict[str, Any]:
                                     role=body.get("role", "user"))
 
 
-@api.route("/auth/login", methods=("POST",), body=schemas.LOG_IN, summary="Exchange e-mail and password for an access token")
+@api.route("/auth/login", methods=("POST",), body=schemas.LOG_IN, limit="auth", summary="Exchange e-mail and password for an access token")
 def log_in(req: ApiRequest) -> dict[str, Any]:
     body = req.json(schemas.LOG_IN)
     return container().auth.log_in(email=body["email"], password=body["password"])

@@ -37,6 +37,7 @@ class Settings:
     plugin_function_template: str  # lambda runtime: the plugin's function name
     api_rate_limit: str  # "requests/seconds" per user on the management API
     auth_rate_limit: str  # per source address on sign-up and login
+    purchase_rate_limit: str  # per user on purchases
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -64,4 +65,5 @@ class Settings:
                                                  "mf-plugin-{name}-v{major}-{stage}-handler"),
             api_rate_limit=environ.get("MF_API_RATE_LIMIT", "100/900"),
             auth_rate_limit=environ.get("MF_AUTH_RATE_LIMIT", "20/900"),
+            purchase_rate_limit=environ.get("MF_PURCHASE_RATE_LIMIT", "5/3600"),
         )

@@ -33,12 +33,12 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
     return Response(body=body, status_code=reply.status, headers=reply.headers)
 
 
-@api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, summary=SUMMARY)
+@api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)
 def call_plugin(req: ApiRequest, name: str, version: str) -> Response:
     # Chalice passes no greedy parameter to views; API Gateway names it "proxy".
     return _proxy(req, name, version, (req.raw.uri_params or {}).get("proxy", ""))
 
 
-@api.route("/plugins/{name}/{version}", methods=METHODS, cors=False, summary=SUMMARY)
+@api.route("/plugins/{name}/{version}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)
 def call_plugin_root(req: ApiRequest, name: str, version: str) -> Response:
     return _proxy(req, name, version, "")
