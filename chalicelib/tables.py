@@ -8,5 +8,6 @@ from chalicelib.catalog.records import CatalogTable
 from chalicelib.installs.records import InstallTable
 from chalicelib.limits.records import LimitsTable
 from chalicelib.metering.records import UsageTable
+from chalicelib.webhooks.records import WebhooksTable
 
-TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable)
+TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable)

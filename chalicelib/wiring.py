@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from chalicelib.limits.service import RateLimiter
     from chalicelib.metering.service import MeteringService
     from chalicelib.runtime.port import PluginRuntime
+    from chalicelib.webhooks.service import WebhookService
 
 
 class Container:
@@ -58,8 +59,11 @@ class Container:
         from chalicelib.installs.repository import InstallRepository
         from chalicelib.installs.service import InstallService
 
+        from chalicelib.gateway.lifecycle import LifecycleNotifier
+
+        lifecycle = LifecycleNotifier(self.catalog, self.entitlements.functions, self.runtime, self.webhooks)
         return InstallService(InstallRepository(), self.catalog, self.clock,
-                              on_change=self.entitlements.forget)
+                              listeners=(self.entitlements.forget_install, lifecycle))
 
     @cached_property
     def limiter(self) -> RateLimiter:
@@ -102,11 +106,31 @@ class Container:
         return LambdaRuntime(boto3.client("lambda", region_name=self.settings.region, config=config))
 
     @cached_property
+    def webhooks(self) -> WebhookService:
+        from chalicelib.webhooks.service import LambdaDispatcher, ThreadDispatcher, UrllibSender, WebhookService
+
+        service = WebhookService(UrllibSender(allow_private=self.settings.webhooks_allow_private), self.clock)
+        if self.settings.webhook_dispatch == "thread":
+            service.dispatcher = ThreadDispatcher(service.attempt)
+        elif self.settings.webhook_dispatch == "lambda":
+            import boto3
+
+            name = f"mockfactory-marketplace-{self.settings.stage}-webhook_dispatcher"
+            service.dispatcher = LambdaDispatcher(boto3.client("lambda", region_name=self.settings.region), name)
+        return service
+
+    @cached_property
     def gateway(self) -> GatewayService:
         from chalicelib.gateway.service import GatewayService
+        from chalicelib.webhooks.service import Target
+
+        def deliver(entitlement, sandbox, entries):  # type: ignore[no-untyped-def]
+            install = entitlement.install
+            target = Target(install.user_id, install.plugin, sandbox, install.webhook_url, install.webhook_secret)
+            self.webhooks.enqueue(target, entries)
 
         return GatewayService(self.auth, self.entitlements, self.limiter, self.runtime, self.metering,
-                              self.clock)
+                              self.clock, on_webhooks=deliver)
 
 
 _lock = threading.Lock()

@@ -207,7 +207,7 @@ class CatalogService:
         self._repo.save_version_and_plugin(approved, updated, expected_version_status="pending_review",
                                            expected_plugin_status=plugin.status)
         self._index.invalidate()
-        return {"plugin": name, "status": updated.status, **version_view(approved, full=False)}
+        return {"plugin": name, "plugin_status": updated.status, **version_view(approved, full=False)}
 
     def reject_version(self, admin: Principal, name: str, version: str, reason: str) -> dict[str, Any]:
         plugin = self.get_plugin(name)
@@ -223,7 +223,7 @@ class CatalogService:
         self._repo.save_version_and_plugin(
             rejected, replace(plugin, status=status, status_reason=status_reason, updated_at=now),
             expected_version_status="pending_review", expected_plugin_status=plugin.status)
-        return {"plugin": name, "status": status, **version_view(rejected, full=True)}
+        return {"plugin": name, "plugin_status": status, **version_view(rejected, full=True)}
 
     def suspend(self, admin: Principal, name: str, reason: str) -> dict[str, Any]:
         return self._set_status(name, frm="active", to="suspended", reason=reason)

@@ -38,6 +38,8 @@ class Settings:
     api_rate_limit: str  # "requests/seconds" per user on the management API
     auth_rate_limit: str  # per source address on sign-up and login
     purchase_rate_limit: str  # per user on purchases
+    webhook_dispatch: str  # "thread" (local stack) | "lambda" (async invoke) | "manual" (tests)
+    webhooks_allow_private: bool  # the local stack delivers to 127.0.0.1; AWS never to private ranges
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -66,4 +68,6 @@ class Settings:
             api_rate_limit=environ.get("MF_API_RATE_LIMIT", "100/900"),
             auth_rate_limit=environ.get("MF_AUTH_RATE_LIMIT", "20/900"),
             purchase_rate_limit=environ.get("MF_PURCHASE_RATE_LIMIT", "5/3600"),
+            webhook_dispatch=environ.get("MF_WEBHOOK_DISPATCH", "lambda"),
+            webhooks_allow_private=environ.get("MF_WEBHOOKS_ALLOW_PRIVATE", "0") == "1",
         )

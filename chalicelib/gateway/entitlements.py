@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService
 from chalicelib.core.errors import DomainError, NotFoundError, PermissionDeniedError
-from chalicelib.installs.model import Install
+from chalicelib.installs.model import Install, InstallChange
 from chalicelib.installs.repository import InstallRepository
 from chalicelib.limits.service import Limit
 from chalicelib.runtime.port import PluginFunction
@@ -89,7 +89,7 @@ class EntitlementResolver:
                  ttl_seconds: float) -> None:
         self._installs = installs
         self._catalog = catalog
-        self._functions = functions
+        self.functions = functions
         self._entitlements: TtlCache[Entitlement] = TtlCache(ttl_seconds)
         self._versions: TtlCache[Version] = TtlCache(ttl_seconds)
         self._plugins: TtlCache[Plugin] = TtlCache(ttl_seconds)
@@ -100,8 +100,9 @@ class EntitlementResolver:
     def resolve(self, user_id: str, name: str, major: int) -> Entitlement:
         return self._entitlements.get((user_id, name, major), lambda: self._load(user_id, name, major))
 
-    def forget(self, user_id: str, name: str) -> None:
-        """Called by this container's own install changes, so they apply at once here."""
+    def forget_install(self, change: InstallChange) -> None:
+        """Hears this container's own install changes, so they apply at once here."""
+        user_id, name = change.install.user_id, change.install.plugin
         self._entitlements.forget(lambda key: key[:2] == (user_id, name))  # type: ignore[index]
 
     def _load(self, user_id: str, name: str, major: int) -> Entitlement:
@@ -124,4 +125,4 @@ class EntitlementResolver:
         limits = version.manifest.get("rate_limit")
         rate_limit = Limit(limits["requests"], limits["window_seconds"]) if limits else DEFAULT_RATE_LIMIT
         return Entitlement(plugin=plugin, install=install, version=version,
-                           function=self._functions.locate(version), rate_limit=rate_limit)
+                           function=self.functions.locate(version), rate_limit=rate_limit)

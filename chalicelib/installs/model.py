@@ -15,3 +15,20 @@ class Install:
     granted_permissions: tuple[str, ...]
     installed_at: datetime
     updated_at: datetime
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class InstallChange:
+    """What listeners (gateway caches, plugin lifecycle events) hear about an install."""
+
+    event: str  # installed | uninstalled | configuration_changed | enabled | disabled | upgraded | webhook
+    before: Install | None
+    after: Install | None
+
+    @property
+    def install(self) -> Install:
+        found = self.after or self.before
+        assert found is not None
+        return found

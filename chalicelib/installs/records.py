@@ -33,6 +33,8 @@ class InstallRecord(InstallTable):
     enabled = BooleanAttribute(default=True)
     config = JSONAttribute(default=dict)
     granted_permissions = ListAttribute(of=UnicodeAttribute, default=list)
+    webhook_url = UnicodeAttribute(null=True)
+    webhook_secret = UnicodeAttribute(null=True)
     installed_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 

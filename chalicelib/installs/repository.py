@@ -18,7 +18,8 @@ from chalicelib.installs.records import InstallRecord, InstallTable
 def _install(rec: InstallRecord) -> Install:
     return Install(user_id=rec.user_id, plugin=rec.plugin, major=int(rec.major), enabled=rec.enabled,
                    config=dict(rec.config or {}), granted_permissions=tuple(rec.granted_permissions or ()),
-                   installed_at=rec.installed_at, updated_at=rec.updated_at)
+                   installed_at=rec.installed_at, updated_at=rec.updated_at, webhook_url=rec.webhook_url,
+                   webhook_secret=rec.webhook_secret)
 
 
 def _not_installed(plugin: str) -> NotFoundError:

@@ -11,8 +11,9 @@ from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService, card
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import validation_errors
-from chalicelib.installs.model import Install
+from chalicelib.installs.model import Install, InstallChange
 from chalicelib.installs.repository import AlreadyInstalledError, InstallRepository
 
 
@@ -36,11 +37,15 @@ def _requested_major(plugin: Plugin, requested: str) -> int:
 
 class InstallService:
     def __init__(self, repository: InstallRepository, catalog: CatalogService, clock: Clock,
-                 on_change: Callable[[str, str], None] = lambda user_id, plugin: None) -> None:
+                 listeners: tuple[Callable[[InstallChange], None], ...] = ()) -> None:
         self._repo = repository
         self._catalog = catalog
         self._clock = clock
-        self._on_change = on_change  # e.g. the gateway forgetting its cached entitlement
+        self._listeners = listeners  # e.g. the gateway's entitlement cache, plugin lifecycle events
+
+    def _changed(self, event: str, before: Install | None, after: Install | None) -> None:
+        for listener in self._listeners:
+            listener(InstallChange(event, before, after))
 
     # --- helpers -------------------------------------------------------------
     def _installable(self, name: str) -> Plugin:
@@ -96,6 +101,7 @@ class InstallService:
             "update_available": plugin.latest_version if newest_major > install.major else None,
             "pricing": card(plugin)["pricing"],
             "installed_at": iso(install.installed_at), "updated_at": iso(install.updated_at),
+            "webhook": {"url": install.webhook_url, "secret": install.webhook_secret},
         }
 
     def _mine(self, principal: Principal, name: str) -> Install:
@@ -127,13 +133,14 @@ class InstallService:
                 self._repo.create(install)
             except AlreadyInstalledError:
                 continue
-            self._on_change(principal.user_id, plugin)
+            self._changed("installed", None, install)
             return InstallOutcome(self._view(install, self._catalog.get_plugin(plugin)), created=True)
         raise ConflictError(f"installs of '{plugin}' are changing concurrently; retry", code="install_contended")
 
     def uninstall(self, principal: Principal, plugin: str) -> dict[str, Any]:
+        install = self._mine(principal, plugin)
         self._repo.delete(principal.user_id, plugin)
-        self._on_change(principal.user_id, plugin)
+        self._changed("uninstalled", install, None)
         return {"plugin": plugin, "uninstalled": True}
 
     def list_installed(self, principal: Principal) -> dict[str, Any]:
@@ -144,9 +151,9 @@ class InstallService:
         return self._view(self._mine(principal, plugin))
 
     def set_enabled(self, principal: Principal, plugin: str, enabled: bool) -> dict[str, Any]:
-        self._mine(principal, plugin)
+        before = self._mine(principal, plugin)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), enabled=enabled)
-        self._on_change(principal.user_id, plugin)
+        self._changed("enabled" if enabled else "disabled", before, updated)
         return self._view(updated)
 
     def configure(self, principal: Principal, plugin: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +162,7 @@ class InstallService:
         current = self._catalog.get_version(plugin, listed.latest_by_major[str(install.major)])
         validated = self._validated_config(current, config)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), config=validated)
-        self._on_change(principal.user_id, plugin)
+        self._changed("configuration_changed", install, updated)
         return self._view(updated, listed)
 
     def upgrade(self, principal: Principal, plugin: str, *, version: str,
@@ -170,5 +177,22 @@ class InstallService:
         new_config = self._validated_config(target, install.config if config is None else config)
         updated = self._repo.update(principal.user_id, plugin, self._clock.now(), major=target.major,
                                     config=new_config, granted_permissions=granted)
-        self._on_change(principal.user_id, plugin)
+        self._changed("upgraded", install, updated)
         return self._view(updated, listed)
+
+    def set_webhook(self, principal: Principal, plugin: str, *, url: str | None,
+                    rotate_secret: bool = False) -> dict[str, Any]:
+        """Where the plugin's ``event`` webhooks go; the signing secret is made once (or rotated)."""
+        before = self._mine(principal, plugin)
+        secret = before.webhook_secret
+        if secret is None or rotate_secret:
+            secret = "whsec_" + random_token(32)
+        updated = self._repo.update(principal.user_id, plugin, self._clock.now(), webhook_url=url,
+                                    webhook_secret=secret)
+        self._changed("webhook", before, updated)
+        return self._view(updated)
+
+    def webhook_target(self, principal: Principal, plugin: str) -> tuple[Install, str]:
+        """The install and its current version, for the webhook tester."""
+        install = self._mine(principal, plugin)
+        return install, self._catalog.get_plugin(plugin).latest_by_major.get(str(install.major), "")

@@ -52,7 +52,8 @@ from mocklib_plugin_sdk.state import ItemExistsError, StateStore
 
 from chalicelib.runtime.port import (PluginFailure, PluginFunction, PluginOutOfMemory, PluginRuntime,
                                      PluginTimedOut, PluginUnavailable)
-from chalicelib.runtime.worker import (EXIT_OUT_OF_MEMORY, FRAME_HEADER, MAX_FRAME_BYTES, QUERY_PAGE_MAX_BYTES, FrameError, decode_frame_body, encode_frame,
+from chalicelib.runtime.worker import (EXIT_OUT_OF_MEMORY, FRAME_HEADER, MAX_FRAME_BYTES, MAX_RESULT_FRAME_BYTES,
+                                       QUERY_PAGE_MAX_BYTES, FrameError, decode_frame_body, encode_frame,
                                        item_from_wire, item_to_wire)
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,10 @@ class _OutOfMemory(Exception):
     pass
 
 
+class _Oversized(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class _Exit:
     returncode: int
@@ -211,9 +216,7 @@ class _Worker:
         self.proc = proc
         self.pid = proc.pid
         self.function = function
-        self.started = time.monotonic()
-        self.last_used = self.started
-        self.invocations = 0
+        self.last_used = time.monotonic()
         self.spawn_seconds = 0.0
         self.kill_reason: str | None = None
         self._out = proc.stdin.fileno()
@@ -274,7 +277,6 @@ class _Worker:
     def call(self, data: bytes, scope: str | None, store: StateStore, timeout_seconds: float) -> dict[str, Any]:
         """Send one encoded invoke frame; serve its storage calls; return its result."""
         deadline = time.monotonic() + timeout_seconds
-        self.invocations += 1
         self.send(data, deadline)
         while True:
             message = self.recv(deadline)
@@ -289,6 +291,8 @@ class _Worker:
                 self.send(encode_frame(execute_storage(message, scope, store)), deadline)
             elif op == "oom":
                 raise _OutOfMemory()
+            elif op == "oversized":
+                raise _Oversized(message.get("bytes"))
             else:
                 raise _Malformed(f"unexpected {op!r} frame")
 
@@ -602,6 +606,10 @@ class LocalRuntime(PluginRuntime):
         except _OutOfMemory:
             worker.stop(grace_seconds=1.0)
             raise PluginOutOfMemory(f"{name} ran out of memory ({function.memory_limit_mb} MB)") from None
+        except _Oversized as exc:
+            worker.stop()
+            raise PluginFailure(f"{name} returned a result of {exc} bytes, over the "
+                                f"{MAX_RESULT_FRAME_BYTES // MIB} MB limit") from None
         except _Malformed as exc:
             log.warning("%s (worker %s) broke the channel: %s", name, worker.pid, exc)
             worker.stop()
@@ -657,14 +665,16 @@ class LocalRuntime(PluginRuntime):
             self._spawn_times.append(worker.spawn_seconds)
             self._ensure_reaper()
             return worker
+        if op == "ready":
+            worker.stop()
+            log.warning("%s: the code at %s is plugin %r", name, source, message.get("plugin"))
+            raise PluginUnavailable(f"the local code of {name} is plugin {message.get('plugin')!r}")
         exit = worker.stop(grace_seconds=1.0)
         if op == "oom" or exit.returncode == EXIT_OUT_OF_MEMORY:
             raise PluginOutOfMemory(f"{name} ran out of memory while starting")
         if op == "load_error":
             log.warning("%s could not be loaded from %s: %s", name, source, message.get("message"))
             raise PluginUnavailable(f"the code of {name} could not be loaded")
-        if op == "ready":
-            raise PluginUnavailable(f"the code at {source} is plugin {message.get('plugin')!r}, not {name}")
         raise PluginUnavailable(f"{name} did not start: unexpected {op!r} frame")
 
     def _popen(self, argv: list[str], cwd: str, limit: int, name: str) -> subprocess.Popen[bytes]:

@@ -19,6 +19,7 @@ worker -> parent
     ``{"op": "load_error", "message": str}`` instead, then the worker exits
     ``{"op": "storage", "call": "get"|"put"|"delete"|"query", ...}`` while an invocation runs
     ``{"op": "result", "result": <protocol result>}`` ends an invocation
+    ``{"op": "oversized", "bytes": int}`` ends it instead when the result is over 6 MB
     ``{"op": "oom"}`` the invocation ran out of memory; the worker exits
 
 Storage is the only thing a worker asks of its parent, and the parent decides
@@ -46,6 +47,9 @@ from mocklib_plugin_sdk.state import ItemExistsError, StateStore, StoredItem
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+# Lambda caps a synchronous response at 6 MB; the local runtime refuses the
+# same results so a plugin cannot work locally and fail when deployed.
+MAX_RESULT_FRAME_BYTES = 6 * 1024 * 1024
 # Exit codes the parent understands (anything else is a crash).
 EXIT_OUT_OF_MEMORY = 86
 EXIT_LOAD_ERROR = 87
@@ -266,7 +270,14 @@ def serve(channel: _Channel, source_dir: str, handler: str) -> int:
             result = host.invoke(message.get("event"))
             if _ran_out_of_memory(result):
                 _report_oom(channel, oom_frame)
-            channel.send({"op": "result", "result": result})
+            try:
+                frame = encode_frame({"op": "result", "result": result})
+            except FrameError:
+                frame = b""
+            if frame and len(frame) <= MAX_RESULT_FRAME_BYTES:
+                channel.write_raw(frame)
+            else:
+                channel.send({"op": "oversized", "bytes": len(frame) or MAX_FRAME_BYTES})
         except MemoryError:
             _report_oom(channel, oom_frame)
     host.close()

@@ -1,0 +1,57 @@
+"""Plugins hear about installs through the same handler as calls (protocol ``lifecycle``
+events): installed, uninstalled, configuration changed. A plugin's failure to handle one
+is logged; it never undoes the user's action."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.catalog.service import CatalogService
+from chalicelib.core.errors import DomainError
+from chalicelib.gateway.entitlements import FunctionLocator
+from chalicelib.installs.model import InstallChange
+from chalicelib.runtime.port import PluginRuntime
+from chalicelib.webhooks.service import Target, WebhookService
+
+logger = Logger(service="marketplace")
+PLUGIN_EVENTS = {"installed", "uninstalled", "configuration_changed"}
+
+
+class LifecycleNotifier:
+    def __init__(self, catalog: CatalogService, functions: FunctionLocator, runtime: PluginRuntime,
+                 webhooks: WebhookService) -> None:
+        self._catalog = catalog
+        self._functions = functions
+        self._runtime = runtime
+        self._webhooks = webhooks
+
+    def __call__(self, change: InstallChange) -> None:
+        if change.event not in PLUGIN_EVENTS:
+            return
+        install = change.install
+        try:
+            plugin = self._catalog.get_plugin(install.plugin)
+            version = self._catalog.get_version(install.plugin, plugin.latest_by_major[str(install.major)])
+            function = self._functions.locate(version)
+            event: dict[str, Any] = {
+                "protocol": 1, "type": "lifecycle",
+                "context": {"plugin": install.plugin, "version": version.version, "user_id": install.user_id,
+                            "sandbox": False, "config": install.config, "licence": None,
+                            "deadline_ms": int(time.time() * 1000) + function.timeout_seconds * 1000},
+                "lifecycle": {"event": change.event,
+                              "previous_config": change.before.config if change.before else {}},
+            }
+            result = self._runtime.invoke(function, event)
+        except (DomainError, KeyError) as exc:
+            logger.warning("lifecycle event not delivered", extra={"plugin": install.plugin,
+                                                                    "event": change.event, "error": str(exc)})
+            return
+        if not 200 <= int(result.get("status", 500)) < 300:
+            logger.warning("plugin refused a lifecycle event", extra={"plugin": install.plugin,
+                                                                       "event": change.event,
+                                                                       "status": result.get("status")})
+        if result.get("webhooks"):
+            self._webhooks.enqueue(Target(install.user_id, install.plugin, False, install.webhook_url,
+                                          install.webhook_secret), result["webhooks"])

@@ -1,0 +1,1 @@
+"""Webhook deliveries from plugins' outboxes: signed, retried, logged for the user."""
