@@ -1,0 +1,83 @@
+"""``python -m mocklib_plugin_sdk serve path/to/plugin_dir --port N``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import PluginError
+from .loader import load_plugin_dir
+from .serve import DEFAULT_RETRY_DELAYS, LOCAL_USER, PluginServer
+from .settings import SdkSettings
+from .state import InMemoryStateStore, StateStore
+
+
+def _json_arg(value: str) -> Any:
+    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    return json.loads(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mocklib_plugin_sdk")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a plugin folder as a local HTTP server")
+    serve.add_argument("plugin_dir")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port (printed on start)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--config", type=_json_arg, help="install config as JSON, or @file.json")
+    serve.add_argument("--licence-tier", help="pretend the caller holds a licence of this tier")
+    serve.add_argument("--features", default="", help="comma-separated licence features")
+    serve.add_argument("--webhook-url", help="endpoint for webhooks.send events")
+    serve.add_argument("--webhook-secret", help="signing secret (random if omitted)")
+    serve.add_argument("--state", choices=("auto", "memory", "dynamodb"), default="auto",
+                       help="auto: DynamoDB if MF_PLUGIN_STATE_TABLE is set, else memory")
+    serve.add_argument("--user", default=LOCAL_USER, help="user id for calls without a credential")
+    serve.add_argument("--log-level", default="WARNING")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    settings = SdkSettings.from_env()
+    try:
+        plugin_class, manifest = load_plugin_dir(args.plugin_dir)
+        store: StateStore | None = None
+        if args.state == "memory":
+            store = InMemoryStateStore()
+        elif args.state == "dynamodb":
+            settings.require_state_table()
+        licence = None
+        if args.licence_tier or args.features:
+            licence = {"tier": args.licence_tier or "", "features": [f for f in args.features.split(",") if f]}
+        server = PluginServer(plugin_class, manifest, port=args.port, host=args.host, store=store,
+                              settings=settings, config=args.config, licence=licence,
+                              webhook_url=args.webhook_url, webhook_secret=args.webhook_secret,
+                              user_id=args.user, retry_delays=DEFAULT_RETRY_DELAYS)
+    except PluginError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    print(f"mocklib-plugin-sdk: serving {manifest.name} {manifest.version} at "
+          f"http://{args.host}:{server.port}", flush=True)
+    if args.webhook_url:
+        print(f"mocklib-plugin-sdk: webhook secret {server.webhook_secret}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.release()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
