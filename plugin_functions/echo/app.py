@@ -2,7 +2,7 @@
 
 Chalice ships only app.py, chalicelib/ and vendor/, so the plugin code and its
 manifest live in chalicelib/. Memory and timeout in .chalice/config.json are
-generated from the manifest (``python -m devstack.plugin_config``); never edit them.
+generated from the manifest (``python -m infra.plugin_config``); never edit them.
 """
 from chalice import Chalice
 from mocklib_plugin_sdk import make_lambda_handler
