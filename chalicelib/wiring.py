@@ -11,6 +11,8 @@ from chalicelib.core.dynamo import bind_models
 from chalicelib.core.settings import Settings
 
 if TYPE_CHECKING:
+    from mocklib_plugin_sdk.state import DynamoDBStateStore
+
     from chalicelib.auth.service import AuthService
     from chalicelib.catalog.service import CatalogService
     from chalicelib.gateway.entitlements import EntitlementResolver
@@ -89,13 +91,21 @@ class Container:
                                    self.settings.entitlement_cache_ttl_seconds)
 
     @cached_property
+    def plugin_state(self) -> DynamoDBStateStore:
+        """Plugins' own state (the SDK's table), used by the local runtime on their behalf."""
+        from mocklib_plugin_sdk.state import DynamoDBStateStore
+
+        return DynamoDBStateStore(f"{self.settings.table_prefix}plugin-state", region=self.settings.region,
+                                  endpoint=self.settings.dynamodb_endpoint)
+
+    @cached_property
     def runtime(self) -> PluginRuntime:
         if self._runtime is not None:
             return self._runtime
         if self.settings.plugin_runtime == "local":
             from chalicelib.runtime.local import LocalRuntime
 
-            return LocalRuntime()
+            return LocalRuntime(self.plugin_state)
         import boto3
         from botocore.config import Config
 
