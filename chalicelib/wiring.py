@@ -107,12 +107,11 @@ class Container:
 
             return LocalRuntime(self.plugin_state)
         import boto3
-        from botocore.config import Config
 
-        from chalicelib.runtime.lambda_runtime import LambdaRuntime
+        from chalicelib.catalog.manifest import API_GATEWAY_TIMEOUT_S
+        from chalicelib.runtime.lambda_runtime import LambdaRuntime, lambda_client_config
 
-        # No retries: a retried invoke would run a non-idempotent plugin call twice.
-        config = Config(read_timeout=35, connect_timeout=5, retries={"max_attempts": 1})
+        config = lambda_client_config(API_GATEWAY_TIMEOUT_S)  # one attempt: plugins need not be idempotent
         return LambdaRuntime(boto3.client("lambda", region_name=self.settings.region, config=config))
 
     @cached_property

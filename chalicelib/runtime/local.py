@@ -19,7 +19,12 @@ reused like Lambda containers: one request per worker at a time, at most
   this process sent (``storage_scope``), never from anything the worker says.
 
 Failures never escape as anything but ``PluginFailure`` subclasses, and a worker
-that failed in any way is killed and never reused.
+that failed in any way is killed and never reused: timeout -> ``PluginTimedOut``;
+MemoryError, or a SIGKILL from outside near the memory limit ->
+``PluginOutOfMemory``; exit/crash, garbage on the channel, a result without an
+integer ``status`` or over Lambda's 6 MB -> ``PluginFailure``; no code, cannot
+start, no free worker before the deadline -> ``PluginUnavailable``. The channel
+protocol is in ``chalicelib.runtime.worker``.
 
 Not isolated: the filesystem and the user id. Workers run as the gateway's own
 user, so as root a plugin could still read the gateway's files or
@@ -382,13 +387,22 @@ class _Pool:
 class LocalRuntime(PluginRuntime):
     """Runs plugin functions in local worker processes (see the module docstring).
 
-    ``state_store`` is the real plugin-state store the workers' storage calls
-    run on (``DynamoDBStateStore`` in the dev stack, ``InMemoryStateStore`` in
-    unit tests). Timing: a caller waits for a free worker up to the function's
-    ``timeout_seconds`` (then ``PluginUnavailable`` "no capacity"); a cold start
-    has its own ``spawn_timeout_seconds`` (like Lambda's init phase); the
-    invocation itself then gets the full ``timeout_seconds`` before the worker
-    is killed (``PluginTimedOut``).
+    * ``state_store``: the real plugin-state store the workers' storage calls
+      run on (``DynamoDBStateStore`` in the dev stack, ``InMemoryStateStore``
+      in unit tests). Thread-safe stores only: calls arrive from many threads.
+    * ``max_workers_per_function`` (4), ``idle_seconds`` (300): pool size per
+      (plugin, version) and how long a worker may sit idle.
+    * ``spawn_timeout_seconds`` (10): a cold start's own budget, like Lambda's
+      init phase; it does not eat into the invocation's timeout.
+    * ``network_isolation`` (True): a network namespace per worker when permitted.
+    * ``extra_env``: added to the workers' clean environment, e.g.
+      ``{"MF_PLUGIN_DETERMINISTIC": "1"}`` (protocol section 9).
+    * ``worker_stderr``: where plugin logs go (``None`` inherits this process's).
+
+    Timing: a caller waits for a free worker up to the function's
+    ``timeout_seconds`` (then ``PluginUnavailable`` "no capacity"); the
+    invocation itself then gets the full ``timeout_seconds`` from the moment
+    the event is sent before its worker is killed (``PluginTimedOut``).
     """
 
     def __init__(self, state_store: StateStore, *, max_workers_per_function: int = 4,
@@ -641,6 +655,8 @@ class LocalRuntime(PluginRuntime):
         source = function.source_dir
         if not source or not (Path(source) / "manifest.json").is_file():
             raise PluginUnavailable(f"{name} has no local code (source_dir {source!r})")
+        # -P: the working directory (the plugin folder) must not shadow the
+        # worker's own modules; the worker adds the folder after it starts.
         argv = [sys.executable, "-P", "-m", WORKER_MODULE, "--source-dir", str(Path(source).resolve()),
                 "--handler", function.handler]
         started = time.monotonic()

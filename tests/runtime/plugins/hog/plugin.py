@@ -1,0 +1,21 @@
+"""Allocates far past its 128 MB limit."""
+from __future__ import annotations
+
+import os
+
+from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
+
+MIB = 1024 * 1024
+
+
+class TestPlugin(Plugin):
+    @endpoint("GET", "/ok")
+    def ok(self, request: Request) -> Response:
+        return Response.json({"pid": os.getpid()})
+
+    @endpoint("GET", "/hog")
+    def hog(self, request: Request) -> Response:
+        chunks = []
+        for _ in range(256):  # up to 2 GB, 8 MB at a time, every page touched
+            chunks.append(b"\x01" * (8 * MIB))
+        return Response.json({"allocated_mb": 8 * len(chunks)})
