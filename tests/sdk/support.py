@@ -8,7 +8,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SDK_ROOT = REPO_ROOT / "sdk" / "mocklib_plugin_sdk"
-ECHO_DIR = SDK_ROOT / "examples" / "echo"
+ECHO_DIR = REPO_ROOT / "plugin_functions" / "echo" / "chalicelib"  # the reference example
 
 
 def free_port() -> int:
