@@ -11,7 +11,7 @@ from typing import Any
 from mocklib_plugin_sdk.host import PluginHost
 from mocklib_plugin_sdk.state import InMemoryStateStore
 
-from chalicelib.runtime.port import PluginFunction, PluginRuntime
+from chalicelib.runtime.port import PluginFunction, PluginRuntime, PluginUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_ROOT = REPO / "plugin_functions"
@@ -27,10 +27,11 @@ class InProcessRuntime(PluginRuntime):
         self._lock = threading.Lock()
 
     def _host(self, function: PluginFunction) -> PluginHost:
-        assert function.source_dir is not None
+        source = Path(function.source_dir or "")
+        if not (source / "manifest.json").is_file():
+            raise PluginUnavailable(f"no code for plugin {function.plugin} at {source}")
         with self._lock:
             if function.source_dir not in self._hosts:
-                source = Path(function.source_dir)
                 module_name, _, class_name = function.handler.partition(":")
                 spec = importlib.util.spec_from_file_location(f"plugin_{function.plugin}_{module_name}",
                                                               source / f"{module_name}.py")

@@ -81,3 +81,15 @@ def publish(client: Any, dev_token: str, admin_token: str, doc: dict[str, Any]) 
     assert submitted.status_code == 200, submitted.body
     approved = post(client, f"/admin/plugins/{doc['name']}/versions/{doc['version']}/approve", None, admin_token)
     assert approved.status_code == 200, approved.body
+
+
+def expect_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """An error reply: this status, a stable machine ``code``, a human message, no internals."""
+    assert response.status_code == status, response.body
+    body = response.json_body
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and body["message"].strip(), body
+    assert body["request_id"].startswith("req_"), body
+    assert response.headers.get("X-Request-Id") == body["request_id"]
+    assert "Traceback" not in response.body.decode("utf-8"), body
+    return body

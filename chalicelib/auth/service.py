@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.auth.model import ApiKey, User
 from chalicelib.auth.passwords import DUMMY_HASH, hash_password, verify_password
-from chalicelib.auth.principal import Principal
+from chalicelib.auth.principal import ROLES, Principal
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.tokens import TokenIssuer
 from chalicelib.core.clock import Clock, iso
@@ -116,7 +116,10 @@ class AuthService:
         if looks_like_api_key(credential):
             return self.authenticate_key(credential)
         claims = self._tokens.verify(credential)
-        return Principal(user_id=str(claims["sub"]), role=str(claims.get("role", "user")), via="jwt")
+        role = claims.get("role", "user")
+        if role not in ROLES:
+            raise UnauthenticatedError("access token carries an unknown role", code="invalid_token")
+        return Principal(user_id=str(claims["sub"]), role=str(role), via="jwt")
 
     def authenticate_key(self, raw_key: str) -> Principal:
         key_hash = hash_api_key(raw_key)

@@ -124,10 +124,10 @@ class CatalogRepository:
         except UpdateError as exc:
             raise StaleStateError(f"plugin '{plugin.name}' changed meanwhile; retry") from exc
 
-    def add_version(self, version: Version, *, expected_max: str) -> None:
+    def add_version(self, version: Version, *, expected_max: str, new_max: str) -> None:
         meta = PluginRecord(*PluginRecord.key(version.name))
         def build(tx: TransactWrite) -> None:
-            tx.update(meta, actions=[PluginRecord.max_version.set(version.version),
+            tx.update(meta, actions=[PluginRecord.max_version.set(new_max),
                                      PluginRecord.listing_ts.set(now_ms())],
                       condition=PluginRecord.max_version == expected_max)
             tx.save(version_record(version), condition=VersionRecord.pk.does_not_exist())

@@ -33,7 +33,7 @@ def _int(query: dict[str, str], name: str, default: int, low: int, high: int,
     raw = query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         problems.append({"path": name, "message": f"must be an integer from {low} to {high}"})
         return default
     return int(raw)

@@ -131,11 +131,17 @@ class CatalogService:
         if manifest.name != name:
             raise InvalidInputError(f"manifest name '{manifest.name}' does not match '{name}'",
                                     code="manifest_name_mismatch")
-        if _semver(manifest.version) <= _semver(plugin.max_version):
-            raise ConflictError(f"version {manifest.version} must be greater than {plugin.max_version}",
-                                code="version_not_increasing")
+        new = _semver(manifest.version)
+        existing = [_semver(v.version) for v in self._repo.list_versions(name)]
+        # Each major line only moves forward (1.4.1 may follow 2.0.0: a fix for 1.x users);
+        # a new major line must come after everything published so far.
+        line = [v for v in existing if v.major == new.major] or existing
+        floor = max(line)
+        if new <= floor:
+            raise ConflictError(f"version {new} must be greater than {floor}", code="version_not_increasing")
         version = self._new_version(manifest)
-        self._repo.add_version(version, expected_max=plugin.max_version)
+        self._repo.add_version(version, expected_max=plugin.max_version,
+                               new_max=str(max(new, _semver(plugin.max_version))))
         return version_view(version, full=True)
 
     def update_version(self, principal: Principal, name: str, version: str, document: Any) -> dict[str, Any]:

@@ -28,9 +28,10 @@ def _with_subclasses(model: type[Model]) -> list[type[Model]]:
 
 def bind_models(models: Iterable[type[Model]], *, prefix: str, region: str, host: str | None) -> None:
     for model in models:
-        model.Meta.table_name = f"{prefix}{model.Meta.base_name}"
-        model.Meta.region = region
-        model.Meta.host = host
+        binding = (f"{prefix}{model.Meta.base_name}", region, host)
+        if (model.Meta.table_name, getattr(model.Meta, "region", None), getattr(model.Meta, "host", None)) == binding:
+            continue  # already bound here: keep the cached connections (building one is slow)
+        model.Meta.table_name, model.Meta.region, model.Meta.host = binding
         # PynamoDB caches a connection per class (discriminator subclasses too).
         for cls in _with_subclasses(model):
             cls._connection = None

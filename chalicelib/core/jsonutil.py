@@ -59,3 +59,5 @@ def parse_json(raw: bytes | None, *, max_bytes: int) -> Any:
         return json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"request body is not valid JSON: {exc}", code="malformed_json") from exc
+    except RecursionError as exc:
+        raise InvalidInputError("request body nests too deeply", code="malformed_json") from exc

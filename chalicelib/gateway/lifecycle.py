@@ -9,7 +9,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chalicelib.catalog.service import CatalogService
-from chalicelib.core.errors import DomainError
 from chalicelib.gateway.entitlements import FunctionLocator
 from chalicelib.installs.model import InstallChange
 from chalicelib.runtime.port import PluginRuntime
@@ -44,9 +43,9 @@ class LifecycleNotifier:
                               "previous_config": change.before.config if change.before else {}},
             }
             result = self._runtime.invoke(function, event)
-        except (DomainError, KeyError) as exc:
-            logger.warning("lifecycle event not delivered", extra={"plugin": install.plugin,
-                                                                    "event": change.event, "error": str(exc)})
+        except Exception:  # noqa: BLE001 - a plugin's trouble never undoes the user's action
+            logger.exception("lifecycle event not delivered", extra={"plugin": install.plugin,
+                                                                      "event": change.event})
             return
         if not 200 <= int(result.get("status", 500)) < 300:
             logger.warning("plugin refused a lifecycle event", extra={"plugin": install.plugin,
