@@ -94,11 +94,15 @@ def direct_event(entitlement) -> dict:
                         "deadline_ms": int(time.time() * 1000) + 10_000}}
 
 
-def limiter_race(clock, limit_requests: int = 1000, clients: int = 16, containers: int = 4) -> tuple[int, int]:
+def limiter_race(limit_requests: int = 1000, clients: int = 16, containers: int = 4) -> tuple[int, int]:
     """16 clients spread over 4 containers (separate limiters, one DynamoDB) race for a limit."""
+    from datetime import datetime, timezone
+
+    from chalicelib.core.clock import FixedClock
     from chalicelib.limits.service import Limit, RateLimiter, WindowStore
 
-    limiters = [RateLimiter(WindowStore(), clock) for _ in range(containers)]
+    frozen = FixedClock(datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc))  # no window boundary mid-race
+    limiters = [RateLimiter(WindowStore(), frozen) for _ in range(containers)]
     limit = Limit(limit_requests, 3600)
     per_client = limit_requests * 2 // clients
 
@@ -170,7 +174,7 @@ def main() -> None:
             done = sum(pool.map(burst, [args.calls // args.threads] * args.threads))
         concurrent_rate = done / (time.perf_counter() - began)
         runtime.close()
-        admitted, attempts = limiter_race(built.clock)
+        admitted, attempts = limiter_race()
 
     added = [t - d for t, d in zip(through, direct)]
     trips_per_call = sum(per_call.values()) / args.calls

@@ -24,3 +24,13 @@ def monotonic() -> float:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class FixedClock:
+    """A clock that always says ``moment`` (tests, benchmarks, deterministic jobs)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment

@@ -77,7 +77,6 @@ INTERPRETER_BASELINE_MB = 48
 MIN_STARTABLE_MB = 96
 # A worker SIGKILLed by someone else (the kernel's OOM killer, a cgroup) counts
 # as out of memory when its peak RSS reached this share of its memory limit.
-OOM_RSS_FRACTION = 0.8
 # DynamoDB's item limit; the SDK's own cap (350 KB) is stricter, this holds
 # even for a plugin that talks to its IPC store directly.
 MAX_ITEM_DOC_BYTES = 400_000
@@ -209,7 +208,6 @@ class _Oversized(Exception):
 @dataclass(frozen=True)
 class _Exit:
     returncode: int
-    maxrss_kb: int
     exited_by_itself: bool  # False: still running after the grace period, so we killed it
 
 
@@ -229,7 +227,6 @@ class _Worker:
         os.set_blocking(self._out, False)
         os.set_blocking(self._in, False)
         self._buffer = bytearray()
-        self._maxrss_kb = 0
         self._lock = threading.Lock()  # guards signalling against reaping (pid reuse)
         self._reaped = False
 
@@ -331,9 +328,8 @@ class _Worker:
                 # its pid (= the group id) cannot be reused by anyone else.
                 _killpg(self.pid)
                 try:
-                    _, status, usage = os.wait4(self.pid, 0)
+                    _, status = os.waitpid(self.pid, 0)
                     self.proc.returncode = os.waitstatus_to_exitcode(status)
-                    self._maxrss_kb = usage.ru_maxrss
                 except ChildProcessError:  # reaped elsewhere; nothing left to learn
                     if self.proc.returncode is None:
                         self.proc.returncode = -signal.SIGKILL
@@ -343,7 +339,7 @@ class _Worker:
                         stream.close()  # type: ignore[union-attr]
                     except OSError:
                         pass
-        return _Exit(returncode=self.proc.returncode, maxrss_kb=self._maxrss_kb, exited_by_itself=exited)
+        return _Exit(returncode=self.proc.returncode, exited_by_itself=exited)
 
     def _exited_within(self, seconds: float) -> bool:
         end = time.monotonic() + seconds
@@ -632,18 +628,16 @@ class LocalRuntime(PluginRuntime):
             raise self._exit_failure(worker, worker.stop(grace_seconds=1.0), name) from None
 
     def _exit_failure(self, worker: _Worker, exit: _Exit, name: str) -> PluginFailure:
-        function = worker.function
         if worker.kill_reason == "the local runtime shut down":
             return PluginUnavailable(f"{name}: {worker.kill_reason}")
         if exit.returncode == EXIT_OUT_OF_MEMORY:
-            return PluginOutOfMemory(f"{name} ran out of memory ({function.memory_limit_mb} MB)")
+            return PluginOutOfMemory(f"{name} ran out of memory ({worker.function.memory_limit_mb} MB)")
         if not exit.exited_by_itself:
             return PluginFailure(f"{name} closed its channel without answering")
         if exit.returncode == -signal.SIGKILL:
-            # Not our kill: the kernel (OOM killer, cgroup) or the plugin itself.
-            if exit.maxrss_kb * 1024 >= OOM_RSS_FRACTION * function.memory_limit_mb * MIB:
-                return PluginOutOfMemory(
-                    f"{name} was killed at {exit.maxrss_kb // 1024} MB of its {function.memory_limit_mb} MB")
+            # Not our kill. Its peak memory cannot tell an OOM kill apart: Linux carries
+            # ru_maxrss across exec, so a worker forked from a big parent looks big.
+            # Running out of the manifest's memory shows as MemoryError (RLIMIT_AS) instead.
             return PluginFailure(f"{name} was killed (SIGKILL)")
         log.warning("%s worker %s exited with %s", name, worker.pid, exit.returncode)
         return PluginFailure(f"{name} crashed (worker exit status {exit.returncode})")

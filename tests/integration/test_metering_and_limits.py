@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from chalicelib.auth.principal import Principal
+from chalicelib.core.clock import FixedClock
 from chalicelib.gateway.service import GatewayCall
 from chalicelib.limits.service import Limit, RateLimiter, WindowStore
 from tests.fakes import InProcessRuntime
@@ -70,7 +72,8 @@ def test_eight_threads_of_five_hundred_calls_are_counted_exactly_four_thousand_t
 
 def test_sixteen_clients_in_four_containers_never_exceed_the_limit(gateway_container):
     limit = Limit(1000, 3600)
-    containers = [RateLimiter(WindowStore(), gateway_container.clock) for _ in range(4)]
+    frozen = FixedClock(datetime(2026, 11, 22, 12, 30, tzinfo=timezone.utc))  # no window boundary mid-race
+    containers = [RateLimiter(WindowStore(), frozen) for _ in range(4)]
 
     def client(n: int) -> int:
         limiter = containers[n % 4]

@@ -103,15 +103,6 @@ def test_sigkill_with_little_memory_in_use_is_a_plugin_failure(runtime: LocalRun
     assert "killed" in caught.value.message
 
 
-def test_sigkill_near_the_memory_limit_is_out_of_memory(runtime: LocalRuntime) -> None:
-    crash = function("crash")
-    with pytest.raises(PluginOutOfMemory) as caught:
-        runtime.invoke(crash, request(crash, "GET", "/sigkill-near-limit", query={"mb": "72"}))
-
-    assert caught.value.code == "plugin_out_of_memory"
-    assert body(runtime.invoke(crash, request(crash, "GET", "/ok")))["pid"]
-
-
 def test_timeout_kills_the_worker_and_its_children(runtime: LocalRuntime, store: InMemoryStateStore) -> None:
     sleeper = function("sleeper")
     started = time.monotonic()

@@ -10,17 +10,10 @@ from chalicelib.auth.passwords import hash_password, verify_password
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.service import KeyCache
 from chalicelib.auth.tokens import TokenIssuer
+from chalicelib.core.clock import FixedClock
 from chalicelib.core.errors import UnauthenticatedError
 
 KEYS = (("new", "n" * 40), ("old", "o" * 40))
-
-
-class FixedClock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def issuer(clock=None, keys=KEYS) -> TokenIssuer:

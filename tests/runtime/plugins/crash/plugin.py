@@ -6,7 +6,6 @@ import signal
 
 from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
 
-MIB = 1024 * 1024
 
 
 class TestPlugin(Plugin):
@@ -22,11 +21,3 @@ class TestPlugin(Plugin):
     def sigkill(self, request: Request) -> Response:
         os.kill(os.getpid(), signal.SIGKILL)
         raise AssertionError("unreachable")
-
-    @endpoint("GET", "/sigkill-near-limit")
-    def sigkill_near_limit(self, request: Request) -> Response:
-        # What the kernel's OOM killer looks like from outside: a SIGKILL with
-        # resident memory close to the limit (pages touched, not just reserved).
-        ballast = b"\x01" * (int(request.query.get("mb", "72")) * MIB)
-        os.kill(os.getpid(), signal.SIGKILL)
-        return Response.json({"size": len(ballast)})

@@ -1,0 +1,169 @@
+"""`python -m devstack` end to end, over real HTTP: what `make dev` gives a developer."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from devstack import REPO_ROOT
+from devstack.dynamodb import free_port, port_is_open
+from devstack.seed import PLUGINS_DIR, manifest_path
+
+START_TIMEOUT = 90
+STOP_TIMEOUT = 20
+DEV_JSON_KEYS = {"api_url", "dynamodb_url", "demo_api_key", "demo_user_token", "developer_token",
+                 "admin_token"}
+
+
+class DevStack:
+    def __init__(self, state_dir: Path, api_port: int, dynamodb_port: int, log: Path) -> None:
+        self.state_dir, self.api_port, self.dynamodb_port, self.log = state_dir, api_port, dynamodb_port, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> DevStack:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "devstack", "--api-port", str(self.api_port),
+                 "--dynamodb-port", str(self.dynamodb_port), "--state-dir", str(self.state_dir)],
+                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        dev_json = self.state_dir / "dev.json"
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"devstack exited with {self.process.returncode}:\n{self.output()}")
+            if dev_json.exists():
+                try:
+                    if requests.get(f"http://127.0.0.1:{self.api_port}/health", timeout=2).ok:
+                        self.info = json.loads(dev_json.read_text())
+                        return self
+                except requests.RequestException:
+                    pass
+            time.sleep(0.2)
+        pytest.fail(f"devstack not healthy within {START_TIMEOUT}s:\n{self.output()}")
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"devstack still running {STOP_TIMEOUT}s after {signum!r}:\n{self.output()}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
+
+    @property
+    def url(self) -> str:
+        return str(self.info["api_url"])
+
+
+@pytest.fixture
+def devstack_factory(tmp_path: Path) -> Iterator[Any]:
+    stacks: list[DevStack] = []
+    ports = (free_port(), free_port())
+
+    def start() -> DevStack:
+        stack = DevStack(tmp_path / "state", *ports, log=tmp_path / "devstack.log").start()
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:  # a failed test must not leave servers behind
+        stack.kill()
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+def echo_permissions() -> list[str]:
+    path = manifest_path(PLUGINS_DIR / "echo")
+    assert path is not None, "plugin_functions/echo has no manifest"
+    manifest = json.loads(path.read_text())
+    return list(manifest.get("permissions", []))
+
+
+def installed_names(body: dict[str, Any]) -> set[str]:
+    return {item.get("plugin") or item.get("name") for item in body["installs"]}
+
+
+def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: Any) -> None:
+    stack = devstack_factory()
+    info = stack.info
+    assert DEV_JSON_KEYS <= info.keys()
+    assert info["api_url"] == f"http://127.0.0.1:{stack.api_port}"
+    assert info["dynamodb_url"] == f"http://127.0.0.1:{stack.dynamodb_port}"
+    assert info["demo_api_key"].startswith("mf_test_")
+    http = requests.Session()
+
+    # a new user signs up, makes an API key, browses, installs echo with the key
+    email, password = f"e2e-{uuid.uuid4().hex[:10]}@example.com", "e2e-password-123"
+    signup = http.post(f"{stack.url}/auth/signup", json={"email": email, "password": password}, timeout=10)
+    assert signup.status_code == 201, signup.text
+    token = signup.json()["access_token"]
+
+    key = http.post(f"{stack.url}/keys", json={"name": "e2e", "mode": "test"}, headers=bearer(token),
+                    timeout=10)
+    assert key.status_code == 201, key.text
+    api_key = key.json()["api_key"]
+
+    catalog = http.get(f"{stack.url}/marketplace/plugins", params={"q": "echo"}, timeout=10)
+    assert catalog.status_code == 200, catalog.text
+    assert "echo" in {p["name"] for p in catalog.json()["plugins"]}
+    detail = http.get(f"{stack.url}/marketplace/plugins/echo", timeout=10)
+    assert detail.status_code == 200, detail.text
+
+    install = http.post(f"{stack.url}/plugins/install", headers=bearer(api_key), timeout=10,
+                        json={"plugin": "echo", "version": "latest", "accept_permissions": echo_permissions()})
+    assert install.status_code == 201, install.text
+    body = install.json()
+    assert (body.get("install") or body).get("plugin") == "echo"
+
+    # ... and calls it through the gateway: greedy {proxy+}, the local plugin runtime
+    call = http.get(f"{stack.url}/plugins/echo/v1/echo/a/b", params={"x": "1"}, headers=bearer(api_key),
+                    timeout=30)
+    assert call.status_code == 200, call.text
+    assert call.json()["path"] == "/echo/a/b"
+
+    mine = http.get(f"{stack.url}/plugins/installed", headers=bearer(api_key), timeout=10)
+    assert mine.status_code == 200, mine.text
+    assert installed_names(mine.json()) == {"echo"}
+
+    # the seeded demo user has echo installed, and the printed demo key works
+    demo = http.get(f"{stack.url}/plugins/installed", headers=bearer(info["demo_api_key"]), timeout=10)
+    assert demo.status_code == 200, demo.text
+    assert "echo" in installed_names(demo.json())
+    for token_key in ("demo_user_token", "developer_token", "admin_token"):
+        me = http.get(f"{stack.url}/auth/me", headers=bearer(info[token_key]), timeout=10)
+        assert me.status_code == 200, (token_key, me.text)
+    http.close()
+
+    # Ctrl-C stops everything it started, Java included
+    assert stack.stop(signal.SIGINT) == 0, stack.output()
+    assert not port_is_open(stack.dynamodb_port), "DynamoDB Local still listening after shutdown"
+    assert not port_is_open(stack.api_port)
+
+    # same state dir: the data, the signing key and the demo key survive a restart
+    again = devstack_factory()
+    login = requests.post(f"{again.url}/auth/login", json={"email": email, "password": password}, timeout=10)
+    assert login.status_code == 200, login.text
+    assert again.info["demo_api_key"] == info["demo_api_key"]
+    still = requests.get(f"{again.url}/plugins/installed", headers=bearer(api_key), timeout=10)
+    assert still.status_code == 200 and installed_names(still.json()) == {"echo"}, still.text
+    assert again.stop(signal.SIGTERM) == 0, again.output()
+    assert not port_is_open(again.dynamodb_port)
