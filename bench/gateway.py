@@ -96,12 +96,14 @@ def direct_event(entitlement) -> dict:
 
 def limiter_race(limit_requests: int = 1000, clients: int = 16, containers: int = 4) -> tuple[int, int]:
     """16 clients spread over 4 containers (separate limiters, one DynamoDB) race for a limit."""
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
     from chalicelib.core.clock import FixedClock
     from chalicelib.limits.service import Limit, RateLimiter, WindowStore
 
-    frozen = FixedClock(datetime(2026, 1, 1, 12, 30, tzinfo=timezone.utc))  # no window boundary mid-race
+    # Half past an hour ahead: no window boundary mid-race, and the window's TTL lies ahead.
+    ahead = datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0) + timedelta(hours=2)
+    frozen = FixedClock(ahead)
     limiters = [RateLimiter(WindowStore(), frozen) for _ in range(containers)]
     limit = Limit(limit_requests, 3600)
     per_client = limit_requests * 2 // clients

@@ -1,6 +1,7 @@
 """`python -m devstack` end to end, over real HTTP: what `make dev` gives a developer."""
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
@@ -139,6 +140,16 @@ def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: An
                     timeout=30)
     assert call.status_code == 200, call.text
     assert call.json()["path"] == "/echo/a/b"
+    binary = bytes(range(256))
+    posted = http.post(f"{stack.url}/plugins/echo/v1/echo", data=binary, timeout=30,
+                       headers={"X-Api-Key": api_key, "Content-Type": "application/octet-stream",
+                                "Accept": "application/octet-stream"})
+    assert posted.status_code == 200, posted.text
+    assert base64.b64decode(posted.json()["body_b64"]) == binary
+    assert api_key not in posted.text
+    usage = http.get(f"{stack.url}/usage", headers=bearer(token), timeout=10)
+    echo_usage = next(p for p in usage.json()["plugins"] if p["plugin"] == "echo")
+    assert echo_usage["sandbox"]["calls"] == 2 and echo_usage["live"]["calls"] == 0
 
     mine = http.get(f"{stack.url}/plugins/installed", headers=bearer(api_key), timeout=10)
     assert mine.status_code == 200, mine.text
@@ -148,6 +159,11 @@ def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: An
     demo = http.get(f"{stack.url}/plugins/installed", headers=bearer(info["demo_api_key"]), timeout=10)
     assert demo.status_code == 200, demo.text
     assert "echo" in installed_names(demo.json())
+    demo_call = http.get(f"{stack.url}/plugins/echo/v1/echo", headers=bearer(info["demo_api_key"]), timeout=30)
+    assert demo_call.status_code == 200, demo_call.text
+    assert int(demo_call.headers["X-MockFactory-Calls-This-Month"]) >= 1
+    demo_usage = http.get(f"{stack.url}/usage", headers=bearer(info["demo_user_token"]), timeout=10).json()
+    assert next(p for p in demo_usage["plugins"] if p["plugin"] == "echo")["sandbox"]["calls"] >= 1
     for token_key in ("demo_user_token", "developer_token", "admin_token"):
         me = http.get(f"{stack.url}/auth/me", headers=bearer(info[token_key]), timeout=10)
         assert me.status_code == 200, (token_key, me.text)

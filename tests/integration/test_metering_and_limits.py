@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,9 +70,15 @@ def test_eight_threads_of_five_hundred_calls_are_counted_exactly_four_thousand_t
     assert (counted.calls, counted.billable, counted.non_billable, counted.errors) == (4000, 4000, 0, 0)
 
 
+def mid_window_ahead() -> datetime:
+    """Half past an hour in the future: no window boundary mid-race, and a window whose
+    TTL (an hour after it ends) lies ahead, so DynamoDB's TTL sweep leaves it alone."""
+    return datetime.now(timezone.utc).replace(minute=30, second=0, microsecond=0) + timedelta(hours=2)
+
+
 def test_sixteen_clients_in_four_containers_never_exceed_the_limit(gateway_container):
     limit = Limit(1000, 3600)
-    frozen = FixedClock(datetime(2026, 11, 22, 12, 30, tzinfo=timezone.utc))  # no window boundary mid-race
+    frozen = FixedClock(mid_window_ahead())
     containers = [RateLimiter(WindowStore(), frozen) for _ in range(4)]
 
     def client(n: int) -> int:
