@@ -15,22 +15,18 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
-import platform
-import re
 import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SECTION = "## API throughput (local server)"
-DOC = ROOT / "docs" / "BENCHMARKS.md"
+from bench.common import local_backend, percentile, write_section  # noqa: E402
+
 TARGET_RPS = 1000
 
 
@@ -89,13 +85,6 @@ class Result:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
 def measure(pool: ProcessPoolExecutor, label: str, port: int, *, clients: int, processes: int,
             duration: float, max_requests: int) -> Result:
     per_process = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
@@ -110,71 +99,33 @@ def measure(pool: ProcessPoolExecutor, label: str, port: int, *, clients: int, p
         latencies += part
         errors += part_errors
     elapsed = min(duration, max(time.time() - start_at, 1e-9))
-    latencies.sort()
     return Result(label, len(latencies), errors, elapsed,
-                  percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000)
+                  percentile(latencies, 50) * 1000 if latencies else float("nan"),
+                  percentile(latencies, 99) * 1000 if latencies else float("nan"))
 
 
-def start_backend():  # type: ignore[no-untyped-def]
-    """DynamoDB Local in memory + the app's container, as the dev stack builds them."""
-    from devstack.dynamodb import DynamoDBLocal
-
-    ddb = DynamoDBLocal().start()
-    os.environ.update({"MF_STAGE": "bench", "MF_JWT_KEYS": "bench:" + "b" * 40,
-                       "MF_DYNAMODB_ENDPOINT": ddb.endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"})
-    from chalicelib.core.dynamo import create_tables
-    from chalicelib.core.settings import Settings
-    from chalicelib.tables import TABLES
-    from chalicelib.wiring import Container, set_container
-
-    set_container(Container(Settings.from_env(os.environ)))
-    create_tables(TABLES)
-    return ddb
-
-
-def write_section(results: list[Result], args: argparse.Namespace) -> None:
+def write_results(results: list[Result], args: argparse.Namespace) -> None:
     baseline, fixed = results
     ratio = fixed.rps / baseline.rps if baseline.rps else float("inf")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
-        SECTION, "",
-        f"_Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()} (1-min load average "
-        f"{load:.1f} when written)._",
-        "",
-        f"Command: `.venv/bin/python bench/api_throughput.py --clients {args.clients} "
-        f"--duration {args.duration:g}`",
-        "",
-        "`GET /health` on the dev server (`devstack.server.ApiServer`: chalice's local server,",
-        "in-process, DynamoDB Local running) with "
-        f"{args.clients} keep-alive clients (`http.client`, threads in",
-        f"{args.processes} separate process(es), so they do not share the server's GIL), "
-        f"{args.duration:g} s per mode, loopback only.",
-        "",
-        "| mode | requests | errors | req/s | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(f"| {r.label} | {r.requests} | {r.errors} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
-    lines += [
-        "",
-        f"- Disabling Nagle's algorithm (`ChaliceRequestHandler.disable_nagle_algorithm = True`, what",
-        f"  the dev stack sets) is **{ratio:,.1f}x** chalice's default in the same run; with Nagle on, a",
-        "  keep-alive client waits ~40 ms for the delayed ACK on every response (~23 req/s per client).",
-        f"- Target with the fix: >= {TARGET_RPS:,} req/s: **{'met' if fixed.rps >= TARGET_RPS else 'NOT met'}**.",
-        "",
-    ]
-    section = "\n".join(lines)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text.rstrip("\n") + "\n")
-    print(f"wrote {DOC.relative_to(ROOT)}")
+    rows = "\n".join(f"| {r.label} | {r.requests} | {r.errors} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+                     for r in results)
+    body = f"""Command: `.venv/bin/python bench/api_throughput.py --clients {args.clients} --duration {args.duration:g}`
+
+`GET /health` on the dev server (`devstack.server.ApiServer`: chalice's local server,
+in-process, DynamoDB Local running) with {args.clients} keep-alive clients (`http.client`, threads in
+{args.processes} separate process(es), so they do not share the server's GIL), {args.duration:g} s per mode,
+loopback only.
+
+| mode | requests | errors | req/s | p50 ms | p99 ms |
+|---|---|---|---|---|---|
+{rows}
+
+- Disabling Nagle's algorithm (`ChaliceRequestHandler.disable_nagle_algorithm = True`, what
+  the dev stack sets) is **{ratio:,.1f}x** chalice's default in the same run; with Nagle on, a
+  keep-alive client waits ~40 ms for the delayed ACK on every response (~23 req/s per client).
+- Target with the fix: >= {TARGET_RPS:,} req/s: **{'met' if fixed.rps >= TARGET_RPS else 'NOT met'}**.
+"""
+    write_section("API throughput (local server)", body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     from app import app
     from devstack.server import ApiServer
 
-    ddb = start_backend()
     results: list[Result] = []
-    try:
+    with local_backend():
         with ProcessPoolExecutor(args.processes, mp_context=multiprocessing.get_context("spawn")) as pool:
             for label, nagle_off in (("chalice default (Nagle on)", False),
                                      ("disable_nagle_algorithm = True", True)):
@@ -207,13 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label:<32} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
                       f"p99 {result.p99_ms:7.2f} ms  ({result.requests} requests, {result.errors} errors)",
                       flush=True)
-    finally:
-        ddb.stop()
     ratio = results[1].rps / results[0].rps if results[0].rps else float("inf")
     print(f"ratio fixed/default: {ratio:,.1f}x; target >= {TARGET_RPS} req/s with the fix: "
           f"{'met' if results[1].rps >= TARGET_RPS else 'NOT met'}")
     if not args.no_write:
-        write_section(results, args)
+        write_results(results, args)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -25,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import percentile, write_section  # noqa: E402
+from bench.common import local_backend, percentile, write_section  # noqa: E402
 from devstack.apigw import LambdaContext, rest_event  # noqa: E402
-from devstack.dynamodb import DynamoDBLocal  # noqa: E402
 
 TARGET_ADDED_P99_MS = 5.0
 ECHO = json.loads((ROOT / "plugin_functions/echo/chalicelib/manifest.json").read_text())
@@ -122,20 +120,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(name, value)
-    with DynamoDBLocal() as ddb:
-        os.environ.update({"MF_STAGE": "bench", "MF_JWT_KEYS": "bench:" + "b" * 40, "AWS_REGION": "us-east-1",
-                           "MF_DYNAMODB_ENDPOINT": ddb.endpoint, "MF_PLUGIN_RUNTIME": "local",
-                           "MF_PLUGIN_SOURCE_ROOT": str(ROOT / "plugin_functions"),
-                           "MF_WEBHOOK_DISPATCH": "manual"})
-        from chalicelib.core.dynamo import create_tables
-        from chalicelib.tables import TABLES
-        from chalicelib.wiring import container
-
-        built = container()
-        create_tables(TABLES)
+    with local_backend(MF_PLUGIN_RUNTIME="local", MF_PLUGIN_SOURCE_ROOT=str(ROOT / "plugin_functions"),
+                       MF_WEBHOOK_DISPATCH="manual") as built:
         built.plugin_state.create_table()
         key, entitlement = setup(built)
         from app import app

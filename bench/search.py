@@ -12,7 +12,6 @@ filter, which is what the index exists to avoid.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -22,9 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import percentile, write_section  # noqa: E402
+from bench.common import local_backend, percentile, write_section  # noqa: E402
 from devstack.apigw import LambdaContext, rest_event  # noqa: E402
-from devstack.dynamodb import DynamoDBLocal  # noqa: E402
 
 TARGET_P99_MS = 20.0
 QUERIES = [
@@ -106,18 +104,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(name, value)
-    with DynamoDBLocal() as ddb:
-        os.environ.update({"MF_STAGE": "bench", "MF_JWT_KEYS": "bench:" + "b" * 40,
-                           "MF_DYNAMODB_ENDPOINT": ddb.endpoint, "AWS_REGION": "us-east-1"})
-        from chalicelib.core.dynamo import create_tables
-        from chalicelib.tables import TABLES
-        from chalicelib.wiring import container
-
-        container()
-        create_tables(TABLES)
+    with local_backend():
         began = time.perf_counter()
         load_catalog(args.plugins)
         print(f"loaded {args.plugins} plugins in {time.perf_counter() - began:.1f}s")

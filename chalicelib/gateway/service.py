@@ -19,7 +19,7 @@ from chalicelib.core.clock import Clock
 from chalicelib.core.errors import NotFoundError, PayloadTooLargeError, RateLimitedError, UnauthenticatedError
 from chalicelib.gateway.credentials import extract
 from chalicelib.gateway.entitlements import Entitlement, EntitlementResolver
-from chalicelib.limits.service import Decision, RateLimiter
+from chalicelib.limits.service import RateLimiter
 from chalicelib.metering.service import MeteredCall, MeteringService, MonthUsage
 from chalicelib.runtime.port import PluginFailure, PluginRuntime
 
