@@ -38,13 +38,14 @@ class Container:
     @cached_property
     def auth(self) -> AuthService:
         from chalicelib.auth.repository import AuthRepository
-        from chalicelib.auth.service import AuthService, KeyCache
+        from chalicelib.auth.service import AuthService
         from chalicelib.auth.tokens import TokenIssuer
+        from chalicelib.core.cache import TtlCache
 
         tokens = TokenIssuer(self.settings.jwt_keys, issuer=self.settings.jwt_issuer,
                              audience=self.settings.jwt_audience,
                              ttl_seconds=self.settings.access_token_ttl_seconds, clock=self.clock)
-        return AuthService(AuthRepository(), tokens, self.clock, KeyCache(self.settings.key_cache_ttl_seconds))
+        return AuthService(AuthRepository(), tokens, self.clock, TtlCache(self.settings.key_cache_ttl_seconds))
 
     @cached_property
     def catalog(self) -> CatalogService:

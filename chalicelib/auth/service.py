@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.auth.model import ApiKey, User
@@ -12,6 +10,7 @@ from chalicelib.auth.passwords import DUMMY_HASH, hash_password, verify_password
 from chalicelib.auth.principal import ROLES, Principal
 from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.tokens import TokenIssuer
+from chalicelib.core.cache import TtlCache
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, UnauthenticatedError
 from chalicelib.core.ids import new_id, random_token
@@ -44,40 +43,9 @@ def user_view(user: User) -> dict[str, Any]:
             "created_at": iso(user.created_at)}
 
 
-@dataclass
-class _CachedKey:
-    principal: Principal | None
-    expires_at: float
-
-
-class KeyCache:
-    """Per-container cache of key-hash -> principal. Entries live ``ttl`` seconds, which
-    bounds how long a revoked key keeps working on a warm container."""
-
-    def __init__(self, ttl_seconds: float) -> None:
-        self._ttl = ttl_seconds
-        self._entries: dict[str, _CachedKey] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key_hash: str) -> _CachedKey | None:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry.expires_at <= time.monotonic():
-            return None
-        return entry
-
-    def put(self, key_hash: str, principal: Principal | None) -> None:
-        with self._lock:
-            if len(self._entries) > 50_000:
-                self._entries.clear()
-            self._entries[key_hash] = _CachedKey(principal, time.monotonic() + self._ttl)
-
-    def drop(self, key_hash: str) -> None:
-        self._entries.pop(key_hash, None)
-
-
 class AuthService:
     def __init__(self, repository: AuthRepository, tokens: TokenIssuer, clock: Clock,
-                 key_cache: KeyCache) -> None:
+                 key_cache: TtlCache[Principal]) -> None:
         self._repo = repository
         self._tokens = tokens
         self._clock = clock
@@ -122,24 +90,15 @@ class AuthService:
         return Principal(user_id=str(claims["sub"]), role=str(role), via="jwt")
 
     def authenticate_key(self, raw_key: str) -> Principal:
+        """Cached per container: the cache's TTL bounds how long a revoked key still works."""
         key_hash = hash_api_key(raw_key)
-        cached = self._cache.get(key_hash)
-        if cached is None:
-            cached_principal = self._load_key_principal(key_hash)
-            self._cache.put(key_hash, cached_principal)
-        else:
-            cached_principal = cached.principal
-        if cached_principal is None:
-            raise UnauthenticatedError("API key is unknown or revoked", code="invalid_api_key")
-        return cached_principal
+        return self._cache.get(key_hash, lambda: self._load_key_principal(key_hash))
 
-    def _load_key_principal(self, key_hash: str) -> Principal | None:
+    def _load_key_principal(self, key_hash: str) -> Principal:
         owner = self._repo.lookup_key(key_hash)
-        if owner is None:
-            return None
-        user = self._repo.get_user(owner.user_id)
-        if user is None:
-            return None
+        user = self._repo.get_user(owner.user_id) if owner is not None else None
+        if owner is None or user is None:
+            raise UnauthenticatedError("API key is unknown or revoked", code="invalid_api_key")
         self._repo.touch_key(owner.user_id, owner.key_id, self._clock.now())
         return Principal(user_id=user.user_id, role=user.role, via="api_key",
                          key_id=owner.key_id, key_mode=owner.mode)
@@ -168,12 +127,12 @@ class AuthService:
         old = self._repo.get_key(principal.user_id, key_id)
         new, raw = self._new_key(principal.user_id, old.name, old.mode)
         self._repo.revoke_key(old, now=self._clock.now(), replacement=new)
-        self._cache.drop(old.key_hash)
+        self._cache.forget(lambda cached: cached == old.key_hash)
         return {**key_view(new), "api_key": raw, "replaces": old.key_id}
 
     def revoke_key(self, principal: Principal, key_id: str) -> dict[str, Any]:
         key = self._repo.get_key(principal.user_id, key_id)
         now = self._clock.now()
         self._repo.revoke_key(key, now=now)
-        self._cache.drop(key.key_hash)
+        self._cache.forget(lambda cached: cached == key.key_hash)
         return key_view(replace(key, revoked_at=now))

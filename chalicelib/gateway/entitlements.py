@@ -6,21 +6,17 @@ container that made the change forgets its entry at once.
 """
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService
-from chalicelib.core.errors import DomainError, NotFoundError, PermissionDeniedError
+from chalicelib.core.cache import TtlCache
+from chalicelib.core.errors import NotFoundError, PermissionDeniedError
 from chalicelib.installs.model import Install, InstallChange
 from chalicelib.installs.repository import InstallRepository
 from chalicelib.limits.service import Limit
 from chalicelib.runtime.port import PluginFunction
 
-T = TypeVar("T")
 DEFAULT_RATE_LIMIT = Limit(6_000, 60)
 
 
@@ -31,38 +27,6 @@ class Entitlement:
     version: Version
     function: PluginFunction
     rate_limit: Limit
-
-
-class TtlCache(Generic[T]):
-    """Values *and* domain errors are cached, so a caller without an install does not
-    cost a read per call either."""
-
-    def __init__(self, ttl_seconds: float, max_entries: int = 100_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: dict[object, tuple[float, T | DomainError]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: object, load: Callable[[], T]) -> T:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] <= time.monotonic():
-            try:
-                value: T | DomainError = load()
-            except DomainError as exc:
-                value = exc
-            with self._lock:
-                if len(self._entries) >= self._max:
-                    self._entries.clear()
-                self._entries[key] = (time.monotonic() + self._ttl, value)
-            entry = self._entries[key]
-        if isinstance(entry[1], DomainError):
-            raise entry[1]
-        return entry[1]
-
-    def forget(self, matches: Callable[[object], bool]) -> None:
-        with self._lock:
-            for key in [k for k in self._entries if matches(k)]:
-                del self._entries[key]
 
 
 class FunctionLocator:

@@ -8,7 +8,6 @@ import pytest
 
 from chalicelib.auth.passwords import hash_password, verify_password
 from chalicelib.auth.principal import Principal
-from chalicelib.auth.service import KeyCache
 from chalicelib.auth.tokens import TokenIssuer
 from chalicelib.core.clock import FixedClock
 from chalicelib.core.errors import UnauthenticatedError
@@ -57,15 +56,6 @@ def test_expired_and_none_algorithm_tokens_are_refused_with_their_own_codes():
     with pytest.raises(UnauthenticatedError) as caught:
         issuer().verify(unsigned)
     assert caught.value.code == "invalid_token"
-
-
-def test_key_cache_entries_expire_after_their_ttl():
-    cache = KeyCache(ttl_seconds=0.05)
-    principal = Principal(user_id="usr_1", role="user", via="api_key")
-    cache.put("h", principal)
-    assert cache.get("h").principal == principal
-    time.sleep(0.06)
-    assert cache.get("h") is None
 
 
 def test_roles_nest_user_developer_admin():
