@@ -8,4 +8,4 @@ if _NAME not in sys.modules:
     _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).resolve().parent / "plugin_testing.py")
     sys.modules[_NAME] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules[_NAME])
-from _mf_plugin_testing import call, host, manifest, plugin_dir, store  # noqa: E402,F401
+from _mf_plugin_testing import call, gateway, host, manifest, plugin_dir, store  # noqa: E402,F401

@@ -128,3 +128,17 @@ def test_refuses_events_for_another_plugin(host):
     result = decode_result(host.invoke(make_health_event("stripe")))
     assert result.status == 500
     assert result.error is not None and result.error["code"] == "plugin_mismatch"
+
+
+def test_echo_through_the_gateway_over_real_http(gateway):
+    import requests
+
+    body = bytes(range(256))
+    response = requests.post(f"{gateway.base_url}/echo/x?a=1&a=2", data=body, timeout=30,
+                             headers={"Authorization": f"Bearer {gateway.live_key}",
+                                      "Content-Type": "application/octet-stream"})
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert (seen["path"], seen["query"]) == ("/echo/x", {"a": ["1", "2"]})
+    assert base64.b64decode(seen["body_b64"]) == body
+    assert response.headers["X-MockFactory-Free-Calls-Remaining"] == "999"
