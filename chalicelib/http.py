@@ -66,7 +66,7 @@ def error_body(code: str, message: str, request_id: str, details: Any = None) ->
 
 
 def error_response(error: errors.DomainError, request_id: str) -> Response:
-    headers = {**error.headers, "X-Request-Id": request_id}
+    headers: dict[str, str | list[str]] = {**error.headers, "X-Request-Id": request_id}
     return Response(body=error_body(error.code, error.message, request_id, error.details),
                     status_code=status_for(error), headers=headers)
 

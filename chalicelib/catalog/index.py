@@ -204,7 +204,7 @@ class CatalogIndex:
         facets = [f"category:{category}"] if category else []
         facets += [f"tier:{tier}"] if tier else []
         facets += [f"tag:{t}" for t in tags]
-        matches = [snap.postings.get(f, _EMPTY) for f in facets]
+        matches: list[frozenset[str] | set[str]] = [snap.postings.get(f, _EMPTY) for f in facets]
         matches += [self._prefix_matches(snap, term) for term in words(q or "")]
         for found in sorted(matches, key=len):
             candidates = found if candidates is None else candidates & found

@@ -71,7 +71,7 @@ class PluginRecord(CatalogTable, discriminator="plugin"):
     free_tier_calls = NumberAttribute()
     revenue_share_bps = NumberAttribute()
     latest_version = UnicodeAttribute(null=True)  # newest published
-    latest_by_major = MapAttribute(default=dict)  # "1" -> "1.4.2", published only
+    latest_by_major: MapAttribute[str, str] = MapAttribute(default=dict)  # "1" -> "1.4.2", published only
     max_version = UnicodeAttribute()  # newest ever proposed; new versions must exceed it
     install_count = NumberAttribute(default=0)
     rating_sum = NumberAttribute(default=0)

@@ -26,7 +26,7 @@ def to_plugin(rec: PluginRecord) -> Plugin:
     return Plugin(
         name=rec.name, author_id=rec.author_id, author_name=rec.author_name,
         display_name=rec.display_name, description=rec.description, category=rec.category,
-        tags=tuple(rec.tags or ()), icon=rec.icon, status=rec.status, status_reason=rec.status_reason,
+        tags=tuple(str(tag) for tag in rec.tags or ()), icon=rec.icon, status=rec.status, status_reason=rec.status_reason,
         tier=rec.tier, per_call_price_micros=int(rec.per_call_price_micros),
         free_tier_calls=int(rec.free_tier_calls), revenue_share_bps=int(rec.revenue_share_bps),
         latest_version=rec.latest_version, latest_by_major=dict(rec.latest_by_major.as_dict()

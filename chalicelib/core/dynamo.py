@@ -28,7 +28,7 @@ def _with_subclasses(model: type[Model]) -> list[type[Model]]:
 
 def bind_models(models: Iterable[type[Model]], *, prefix: str, region: str, host: str | None) -> None:
     for model in models:
-        binding = (f"{prefix}{model.Meta.base_name}", region, host)
+        binding = (f"{prefix}{model.Meta.base_name}", region, host)  # type: ignore[attr-defined]
         if (model.Meta.table_name, getattr(model.Meta, "region", None), getattr(model.Meta, "host", None)) == binding:
             continue  # already bound here: keep the cached connections (building one is slow)
         model.Meta.table_name, model.Meta.region, model.Meta.host = binding

@@ -30,7 +30,7 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
         body: str | bytes = reply.body.decode("utf-8")
     except UnicodeDecodeError:
         body = reply.body  # Chalice base64-encodes it for API Gateway's binary media types
-    return Response(body=body, status_code=reply.status, headers=reply.headers)
+    return Response(body=body, status_code=reply.status, headers=dict(reply.headers.items()))
 
 
 @api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)

@@ -17,7 +17,7 @@ from chalicelib.installs.records import InstallRecord, InstallTable
 
 def _install(rec: InstallRecord) -> Install:
     return Install(user_id=rec.user_id, plugin=rec.plugin, major=int(rec.major), enabled=rec.enabled,
-                   config=dict(rec.config or {}), granted_permissions=tuple(rec.granted_permissions or ()),
+                   config=dict(rec.config or {}), granted_permissions=tuple(str(p) for p in rec.granted_permissions or ()),
                    installed_at=rec.installed_at, updated_at=rec.updated_at, webhook_url=rec.webhook_url,
                    webhook_secret=rec.webhook_secret)
 

@@ -94,7 +94,7 @@ def item_from_wire(raw: Any) -> StoredItem:
         raise ValueError("item pk, sk, doc and updated_at must be strings")
     if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
         raise ValueError("item expires_at must be an integer or null")
-    return StoredItem(pk=pk, sk=sk, doc=doc, updated_at=datetime.fromisoformat(updated), expires_at=expires)
+    return StoredItem(pk=pk, sk=sk, doc=doc, updated_at=datetime.fromisoformat(str(updated)), expires_at=expires)
 
 
 class _Channel:

@@ -160,7 +160,7 @@ class WebhookService:
     def _record(self, target: Target, entry: dict[str, Any]) -> DeliveryRecord:
         now = self._clock.now()
         delivery_id = new_id("whd")
-        common = dict(delivery_id=delivery_id, user_id=target.user_id, plugin=target.plugin,
+        common: dict[str, Any] = dict(delivery_id=delivery_id, user_id=target.user_id, plugin=target.plugin,
                       sandbox=target.sandbox, created_at=now, due_state="PENDING", due_at=now, state="pending")
         key = DeliveryRecord.key(target.user_id, target.plugin, iso(now), delivery_id)
         if entry.get("kind") == "raw":
