@@ -115,6 +115,20 @@ class Gateway:
     store: InMemoryStateStore
 
 
+def _platform_first_on_path() -> None:
+    """Inside ``plugin_functions/<name>/`` the plugin's own ``app.py`` and ``chalicelib/``
+    would shadow the marketplace's: put the repository first and drop those modules."""
+    root = PLUGINS_ROOT.parent
+    if sys.path[0] != str(root):
+        sys.path.insert(0, str(root))
+    for name in ("app", "chalicelib"):
+        module = sys.modules.get(name)
+        if module is not None and Path(getattr(module, "__file__", "") or "").resolve().parent not in (
+                root, root / "chalicelib"):
+            for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                del sys.modules[loaded]
+
+
 @pytest.fixture
 def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
     """The real API (chalice's local server on 127.0.0.1, routed like API Gateway) on moto,
@@ -123,6 +137,7 @@ def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatew
     (or ``test_key`` for the sandbox) as their credential."""
     from moto import mock_aws
 
+    _platform_first_on_path()
     from chalicelib.auth.principal import Principal
     from chalicelib.core.dynamo import create_tables
     from chalicelib.core.settings import Settings

@@ -112,7 +112,11 @@ class GatewayService:
             MeteredCall(plugin=call.plugin, user_id=principal.user_id, sandbox=principal.sandbox,
                         status=status, latency_ms=latency_ms),
             free_tier_calls=entitlement.plugin.free_tier_calls)
-        extra = {**usage_headers(usage), **decision.headers()}
+        # Vendor SDKs read their own X-RateLimit-* (GitHub's, say): a plugin's answer keeps
+        # them, and the marketplace's limit travels under its own prefix.
+        limit_headers = {name.replace("X-RateLimit-", "X-MockFactory-RateLimit-"): value
+                         for name, value in decision.headers().items()}
+        extra = {**usage_headers(usage), **limit_headers}
         if failure is not None:
             raise GatewayFailure(failure, extra)
         if result.get("webhooks") and self._on_webhooks is not None:

@@ -160,3 +160,17 @@ def test_an_api_gateway_event_gets_the_same_answer_as_the_local_route(client, us
     for field in ("method", "path", "query", "body"):
         assert seen[field] == via_client[field]
     assert seen["body"] == '{"a": 1}'
+
+
+def test_the_marketplace_limit_headers_never_overwrite_the_plugins_own(client, user, runtime):
+    healthy = runtime.invoke
+
+    def vendor_headers(function, event):
+        result = healthy(function, event)
+        result["headers"] = {**result["headers"], "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999"}
+        return result
+
+    runtime.invoke = vendor_headers
+    response = call(client, "GET", "/plugins/echo/v1/echo", user["live"])
+    assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("5000", "4999")
+    assert response.headers["X-MockFactory-RateLimit-Limit"] == "6000"
