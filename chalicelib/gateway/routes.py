@@ -26,11 +26,16 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
         response = error_response(failure.error, req.request_id)
         response.headers.update(failure.headers)
         return response
+    headers: dict[str, str | list[str]] = dict(reply.headers.items())
+    if not reply.body:
+        # No body, no media type: a binary one (octet-stream) would make Chalice, like API
+        # Gateway, insist on a matching Accept header for nothing.
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     try:
         body: str | bytes = reply.body.decode("utf-8")
     except UnicodeDecodeError:
         body = reply.body  # Chalice base64-encodes it for API Gateway's binary media types
-    return Response(body=body, status_code=reply.status, headers=dict(reply.headers.items()))
+    return Response(body=body, status_code=reply.status, headers=headers)
 
 
 @api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)

@@ -174,3 +174,16 @@ def test_the_marketplace_limit_headers_never_overwrite_the_plugins_own(client, u
     response = call(client, "GET", "/plugins/echo/v1/echo", user["live"])
     assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("5000", "4999")
     assert response.headers["X-MockFactory-RateLimit-Limit"] == "6000"
+
+
+def test_an_empty_binary_typed_answer_needs_no_accept_header(client, user, runtime):
+    healthy = runtime.invoke
+
+    def empty(function, event):
+        result = healthy(function, event)
+        result.update(status=202, body_b64="", headers={"Content-Type": "application/octet-stream"})
+        return result
+
+    runtime.invoke = empty
+    response = call(client, "POST", "/plugins/echo/v1/echo", user["live"])
+    assert (response.status_code, response.body) == (202, b"")
