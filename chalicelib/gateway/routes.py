@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib.core.errors import DomainError
 from chalicelib.gateway.service import GatewayCall, GatewayFailure
 from chalicelib.http import Api, ApiRequest, error_response
 from chalicelib.wiring import container
@@ -11,6 +12,20 @@ api = Api(bp, tag="gateway")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 SUMMARY = ("Call an installed plugin with your marketplace API key (any carrier vendor SDKs use); "
            "the request is passed to the plugin byte for byte")
+
+
+def _vendor_readable(response: Response, headers: dict[str, str]) -> Response:
+    """The marketplace's refusal, also nested as ``error: {type, code, message}``: vendor
+    SDKs such as Stripe's read that object to raise their own classes (a 401 becomes
+    ``stripe.AuthenticationError``); the flat keys stay for the others."""
+    body = dict(response.body)
+    status = response.status_code
+    kind = ("authentication_error" if status == 401 else "rate_limit_error" if status == 429
+            else "api_error" if status >= 500 else "invalid_request_error")
+    body["error"] = {"type": kind, "code": body["code"], "message": body["message"]}
+    response.body = body
+    response.headers.update(headers)
+    return response
 
 
 def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
@@ -23,9 +38,9 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
     try:
         reply = container().gateway.handle(call)
     except GatewayFailure as failure:
-        response = error_response(failure.error, req.request_id)
-        response.headers.update(failure.headers)
-        return response
+        return _vendor_readable(error_response(failure.error, req.request_id), failure.headers)
+    except DomainError as exc:
+        return _vendor_readable(error_response(exc, req.request_id), {})
     headers: dict[str, str | list[str]] = dict(reply.headers.items())
     if not reply.body:
         # No body, no media type: a binary one (octet-stream) would make Chalice, like API

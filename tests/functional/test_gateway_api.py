@@ -187,3 +187,9 @@ def test_an_empty_binary_typed_answer_needs_no_accept_header(client, user, runti
     runtime.invoke = empty
     response = call(client, "POST", "/plugins/echo/v1/echo", user["live"])
     assert (response.status_code, response.body) == (202, b"")
+
+
+def test_gateway_refusals_also_nest_the_error_for_vendor_sdks(client, user):
+    body = call(client, "GET", "/plugins/echo/v1/echo", "mf_live_" + "x" * 40).json_body
+    assert body["code"] == "invalid_api_key"
+    assert body["error"] == {"type": "authentication_error", "code": "invalid_api_key", "message": body["message"]}

@@ -1,0 +1,1416 @@
+"""Stripe: a stateful mock of Stripe's v1 API that the official ``stripe`` library talks to.
+
+Point the SDK at the gateway with ``stripe.api_base = <api_url> + "/plugins/stripe"``:
+the SDK's own ``/v1`` prefix is the marketplace major segment, so this plugin sees
+``/customers``, ``/payment_intents/...``. Standalone (``serve`` mode) the plugin
+sees ``/v1/...`` and strips the prefix itself, so both setups work.
+
+Core covered here: customers, payment methods (test tokens and test card
+numbers), payment intents (manual/automatic capture, 3-D Secure, declines),
+setup intents, charges, refunds, balance and balance transactions, events,
+search, Stripe list pagination, ``expand``, idempotency keys and Stripe's error
+shape.
+
+Layout, so later resources slot in: every resource is a storage collection
+named in ``RESOURCES`` (prefix + object name + list URL), objects are built with
+``_new_object``, stored with ``_save`` (which keeps a per-user sequence number
+for newest-first lists), listed with ``_list`` (pagination + filters + expand)
+and announced with ``_emit`` (an Event object, later also a webhook).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mocklib_plugin_sdk import (ConflictError, MethodNotAllowedError, NotFoundError, Plugin,
+                                PluginError, Request, Response, endpoint)
+
+API_VERSION = "2025-09-30.clover"
+IDEMPOTENCY_TTL_S = 24 * 3600
+IN_FLIGHT_TTL_S = 60
+INTERNAL_PREFIX = "_"  # stored-only fields (sequence numbers); never sent to clients
+
+# collection -> (id prefix, object name, list url, human name for "No such ..." messages)
+RESOURCES: dict[str, tuple[str, str, str, str]] = {
+    "customers": ("cus_", "customer", "/v1/customers", "customer"),
+    "payment_methods": ("pm_", "payment_method", "/v1/payment_methods", "PaymentMethod"),
+    "payment_intents": ("pi_", "payment_intent", "/v1/payment_intents", "payment_intent"),
+    "charges": ("ch_", "charge", "/v1/charges", "charge"),
+    "refunds": ("re_", "refund", "/v1/refunds", "refund"),
+    "events": ("evt_", "event", "/v1/events", "event"),
+    "setup_intents": ("seti_", "setup_intent", "/v1/setup_intents", "setup_intent"),
+    "balance_transactions": ("txn_", "balance_transaction", "/v1/balance_transactions", "balance transaction"),
+}
+PREFIX_TO_COLLECTION = {prefix: name for name, (prefix, *_rest) in RESOURCES.items()}
+
+# Test card numbers -> behaviour. "decline" gives a 402 card_error at confirmation,
+# "3ds" a PaymentIntent in requires_action.
+TEST_CARDS: dict[str, dict[str, Any]] = {
+    "4242424242424242": {"brand": "visa", "funding": "credit"},
+    "4000056655665556": {"brand": "visa", "funding": "debit"},
+    "5555555555554444": {"brand": "mastercard", "funding": "credit"},
+    "378282246310005": {"brand": "amex", "funding": "credit"},
+    "4000000000000002": {"brand": "visa", "funding": "credit", "decline": "generic_decline"},
+    "4000000000009995": {"brand": "visa", "funding": "credit", "decline": "insufficient_funds"},
+    "4000000000009987": {"brand": "visa", "funding": "credit", "decline": "lost_card"},
+    "4000000000009979": {"brand": "visa", "funding": "credit", "decline": "stolen_card"},
+    "4000000000000069": {"brand": "visa", "funding": "credit", "decline": "expired_card",
+                         "code": "expired_card"},
+    "4000000000000127": {"brand": "visa", "funding": "credit", "decline": "incorrect_cvc",
+                         "code": "incorrect_cvc"},
+    "4000002500003155": {"brand": "visa", "funding": "credit", "three_d_secure": True},
+    "4000002760003184": {"brand": "visa", "funding": "credit", "three_d_secure": True},
+}
+TEST_PAYMENT_METHODS = {
+    "pm_card_visa": "4242424242424242",
+    "pm_card_visa_debit": "4000056655665556",
+    "pm_card_mastercard": "5555555555554444",
+    "pm_card_amex": "378282246310005",
+    "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeDeclinedLostCard": "4000000000009987",
+    "pm_card_chargeDeclinedStolenCard": "4000000000009979",
+    "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
+    "pm_card_authenticationRequired": "4000002760003184",
+    "pm_card_threeDSecure2Required": "4000002500003155",
+}
+TEST_TOKENS = {"tok_visa": "4242424242424242", "tok_mastercard": "5555555555554444",
+               "tok_amex": "378282246310005", "tok_chargeDeclined": "4000000000000002",
+               "tok_chargeDeclinedInsufficientFunds": "4000000000009995"}
+DECLINE_MESSAGES = {
+    "generic_decline": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "lost_card": "Your card was declined.",
+    "stolen_card": "Your card was declined.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+}
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+                "xaf", "xof", "xpf"}
+CANCELABLE = {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture",
+              "processing"}
+
+
+class StripeError(Exception):
+    """Becomes ``{"error": {...}}`` with Stripe's fields and HTTP status."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"type": type, "message": message}
+        if code is not None:
+            self.body["code"] = code
+        if param is not None:
+            self.body["param"] = param
+        self.body.update({k: v for k, v in extra.items() if v is not None})
+        if code:
+            self.body.setdefault("doc_url", f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}")
+
+
+def missing(kind: str, object_id: str, param: str = "id") -> StripeError:
+    name = RESOURCES[kind][3]
+    return StripeError(404, f"No such {name}: '{object_id}'", code="resource_missing", param=param)
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None, **extra: Any) -> StripeError:
+    return StripeError(400, message, code=code, param=param, **extra)
+
+
+# --- parameter parsing --------------------------------------------------------------------------
+def to_int(params: Mapping[str, Any], name: str, *, required: bool = False, minimum: int | None = None,
+           maximum: int | None = None, default: int | None = None) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise invalid(f"Missing required param: {name}.", name, "parameter_missing")
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise invalid(f"Invalid integer: {value}", name, "parameter_invalid_integer") from None
+    if minimum is not None and number < minimum:
+        raise invalid(f"This value must be greater than or equal to {minimum}.", name, "parameter_invalid_integer")
+    if maximum is not None and number > maximum:
+        raise invalid(f"This value must be less than or equal to {maximum}.", name, "parameter_invalid_integer")
+    return number
+
+
+def to_bool(params: Mapping[str, Any], name: str, default: bool = False) -> bool:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        raise invalid(f"Invalid boolean: {value}", name)
+    return text == "true"
+
+
+def to_str(params: Mapping[str, Any], name: str, *, required: bool = False,
+           choices: tuple[str, ...] | None = None) -> str | None:
+    value = params.get(name)
+    if isinstance(value, (dict, list)):
+        raise invalid(f"Invalid string: {name} must be a string", name)
+    if value is None or value == "":
+        if required:
+            raise invalid(f"Missing required param: {name}.", name, "parameter_missing")
+        return None
+    if choices is not None and value not in choices:
+        raise invalid(f"Invalid {name}: must be one of {', '.join(choices)}", name)
+    return str(value)
+
+
+def check_unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
+    for name in params:
+        if name not in allowed and name != "expand":
+            raise invalid(f"Received unknown parameter: {name}", name, "parameter_unknown")
+
+
+def merge_metadata(current: dict[str, str] | None, update: Any) -> dict[str, str]:
+    """Stripe semantics: keys merge, ``key=""`` removes a key, ``metadata=""`` clears all."""
+    merged = dict(current or {})
+    if update is None:
+        return merged
+    if update == "":
+        return {}
+    if not isinstance(update, dict):
+        raise invalid("Invalid object", "metadata")
+    for key, value in update.items():
+        if isinstance(value, (dict, list)):
+            raise invalid(f"Invalid value for metadata[{key}]", f"metadata[{key}]")
+        if len(str(key)) > 40:
+            raise invalid("Metadata keys can be at most 40 characters long.", f"metadata[{key}]")
+        if len(str(value)) > 500:
+            raise invalid("Metadata values can be at most 500 characters long.", f"metadata[{key}]")
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[str(key)] = str(value)
+    if len(merged) > 50:
+        raise invalid("Metadata can have at most 50 keys.", "metadata")
+    return merged
+
+
+SEARCH_CLAUSE = re.compile(
+    r"""^\s*(?P<neg>-)?(?P<field>[a-z_.]+(?:\[['"](?P<meta>[^'"]+)['"]\])?)\s*(?P<op>:|~|>=|<=|>|<)\s*"""
+    r"""(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<bare>[^\s'"]+))\s*$""")
+SEARCH_FIELDS = {
+    "customers": {"email", "name", "phone", "created", "metadata", "description"},
+    "payment_intents": {"amount", "currency", "customer", "status", "created", "metadata", "description"},
+    "charges": {"amount", "currency", "customer", "status", "created", "metadata", "refunded", "disputed",
+                "payment_method_details.card.last4", "payment_intent", "description"},
+}
+
+
+def compile_search(kind: str, query: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A subset of Stripe's search query language: ``field:'v'``, ``field~'sub'``, ``amount>100``,
+    ``metadata['k']:'v'``, ``-field:'v'``, clauses joined by all-AND or all-OR."""
+    if not query or not query.strip():
+        raise invalid("Missing required param: query.", "query", "parameter_missing")
+    has_and, has_or = " AND " in query, " OR " in query
+    if has_and and has_or:
+        raise invalid("Search queries cannot mix AND and OR.", "query")
+    parts = query.split(" OR " if has_or else " AND ")
+    tests = []
+    for part in parts:
+        match = SEARCH_CLAUSE.match(part)
+        if match is None:
+            raise invalid(f"Invalid search query: could not parse '{part.strip()}'.", "query")
+        field_name = match["field"].split("[", 1)[0]
+        if field_name not in SEARCH_FIELDS[kind]:
+            raise invalid(f"Field '{field_name}' is an unsupported search field for {RESOURCES[kind][1]}.", "query")
+        value = next(v for v in (match["sq"], match["dq"], match["bare"]) if v is not None)
+        tests.append((bool(match["neg"]), field_name, match["meta"], match["op"], value))
+
+    def lookup(doc: Mapping[str, Any], field_name: str, meta: str | None) -> Any:
+        if field_name == "metadata":
+            return (doc.get("metadata") or {}).get(meta or "")
+        node: Any = doc
+        for piece in field_name.split("."):
+            node = node.get(piece) if isinstance(node, Mapping) else None
+        return node
+
+    def clause(doc: Mapping[str, Any], neg: bool, field_name: str, meta: str | None, op: str, value: str) -> bool:
+        actual = lookup(doc, field_name, meta)
+        if op in (">", "<", ">=", "<="):
+            try:
+                left, right = float(actual), float(value)
+            except (TypeError, ValueError):
+                return False
+            result = {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[op]
+        elif op == "~":
+            result = actual is not None and value.lower() in str(actual).lower()
+        elif isinstance(actual, bool):
+            result = str(actual).lower() == value.lower()
+        else:
+            result = actual is not None and str(actual).lower() == value.lower() if field_name == "email" \
+                else actual is not None and str(actual) == value
+        return result != neg
+
+    combine = any if has_or else all
+    return lambda doc: combine(clause(doc, *test) for test in tests)
+
+
+def luhn_ok(number: str) -> bool:
+    digits = [int(c) for c in number][::-1]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
+    return total % 10 == 0
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"51", "52", "53", "54", "55"} or "2221" <= number[:4] <= "2720":
+        return "mastercard"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    if number.startswith("6011") or number.startswith("65"):
+        return "discover"
+    return "unknown"
+
+
+def public(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: public(v) for k, v in obj.items() if not k.startswith(INTERNAL_PREFIX)}
+    if isinstance(obj, list):
+        return [public(v) for v in obj]
+    return obj
+
+
+class StripePlugin(Plugin):
+    # --- plumbing: routing, errors, idempotency --------------------------------------------------
+    def handle_request(self, request: Request) -> Response:
+        if request.path == "/v1" or request.path.startswith("/v1/"):
+            request.path = request.path[3:] or "/"  # standalone serve mode: the SDK's /v1 reaches us
+        request_id = request.request_id or self.sdk.generate_id("req_", 14)
+        version = request.headers.get("stripe-version") or API_VERSION
+        headers = {"Request-Id": request_id, "Stripe-Version": version}
+        key = request.headers.get("idempotency-key") if request.method == "POST" else None
+        try:
+            if key:
+                return self._idempotent(request, key, headers)
+            response = self._dispatch(request)
+        except StripeError as exc:
+            response = Response.json({"error": exc.body}, status=exc.status)
+        response.headers.update(headers)
+        return response
+
+    def _dispatch(self, request: Request) -> Response:
+        try:
+            return super().handle_request(request)
+        except StripeError:
+            raise
+        except (NotFoundError, MethodNotAllowedError):
+            raise StripeError(404, f"Unrecognized request URL ({request.method}: /v1{request.path}). "
+                                   "Please see https://stripe.com/docs or we can help at "
+                                   "https://support.stripe.com/.") from None
+        except ConflictError as exc:
+            raise StripeError(409, str(exc), type="api_error", code="lock_timeout") from None
+        except PluginError as exc:
+            if 400 <= exc.STATUS_CODE < 500:
+                raise StripeError(400, exc.message) from None
+            raise StripeError(500, "An unknown error occurred", type="api_error") from None
+
+    def _fingerprint(self, request: Request) -> str:
+        pairs = sorted(request.form_pairs()) if request.body else []
+        return hashlib.sha256(json.dumps([request.path, pairs]).encode()).hexdigest()
+
+    def _idempotent(self, request: Request, key: str, headers: dict[str, str]) -> Response:
+        if len(key) > 255:
+            raise invalid("Idempotency-Key must be at most 255 characters long.", code="idempotency_key_in_use")
+        storage_key = hashlib.sha256(key.encode()).hexdigest()
+        fingerprint = self._fingerprint(request)
+        endpoint_name = f"POST /v1{request.path}"
+        pending = {"state": "pending", "fingerprint": fingerprint, "endpoint": endpoint_name}
+        try:
+            self.sdk.storage.put("idempotency", storage_key, pending, ttl_seconds=IN_FLIGHT_TTL_S,
+                                 if_absent=True)
+        except ConflictError:
+            saved = self.sdk.storage.get("idempotency", storage_key)
+            if saved is None:
+                raise StripeError(409, "Please retry the request.", type="api_error", code="lock_timeout") from None
+            if saved["endpoint"] != endpoint_name:
+                raise StripeError(400, "Keys for idempotent requests can only be used for the same endpoint they "
+                                       f"were first used for ('{saved['endpoint']}' vs '{endpoint_name}'). Try "
+                                       f"using a key other than '{key}' if you meant to execute a different "
+                                       "request.", type="idempotency_error") from None
+            if saved["fingerprint"] != fingerprint:
+                raise StripeError(400, "Keys for idempotent requests can only be used with the same parameters "
+                                       f"they were first used with. Try using a key other than '{key}' if you "
+                                       "meant to execute a different request.", type="idempotency_error") from None
+            if saved["state"] == "pending":
+                raise StripeError(409, "There is currently another in-progress request using this Idempotent "
+                                       "Key (that probably means you submitted twice, and the other request is "
+                                       "still going through): " + key + ". Please try again later.",
+                                  type="idempotency_error") from None
+            replay = Response(saved["status"], saved["body"].encode("utf-8"),
+                              {"Content-Type": "application/json"})
+            replay.headers.update(headers)
+            replay.headers["Request-Id"] = saved.get("request_id") or headers["Request-Id"]
+            replay.headers["Idempotent-Replayed"] = "true"
+            replay.headers["Original-Request"] = saved.get("request_id") or headers["Request-Id"]
+            return replay
+        try:
+            response = self._dispatch(request)
+        except StripeError as exc:
+            response = Response.json({"error": exc.body}, status=exc.status)
+        except Exception:
+            self.sdk.storage.delete("idempotency", storage_key)
+            raise
+        if response.status_code >= 500 or response.status_code == 409:
+            self.sdk.storage.delete("idempotency", storage_key)  # not saved: the caller may retry
+        else:
+            self.sdk.storage.put("idempotency", storage_key, {
+                "state": "done", "fingerprint": fingerprint, "endpoint": endpoint_name,
+                "status": response.status_code, "body": response.body.decode("utf-8"),
+                "request_id": headers["Request-Id"]}, ttl_seconds=IDEMPOTENCY_TTL_S)
+        response.headers.update(headers)
+        response.headers["Idempotency-Key"] = key
+        response.headers["Original-Request"] = headers["Request-Id"]
+        return response
+
+    # --- generic resource helpers --------------------------------------------------------------------
+    def _livemode(self, request: Request) -> bool:
+        return not request.sandbox
+
+    def _timestamp(self) -> int:
+        return int(self.sdk.now().timestamp())
+
+    def _new_object(self, request: Request, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        prefix, object_name, _url, _name = RESOURCES[kind]
+        obj: dict[str, Any] = {"id": self.sdk.generate_id(prefix), "object": object_name}
+        obj.update(fields)
+        obj.setdefault("created", self._timestamp())
+        obj["livemode"] = self._livemode(request)
+        if kind != "events":
+            obj.setdefault("metadata", {})
+        return obj
+
+    def _next_seq(self) -> int:
+        counter = int(self.sdk.storage.get("counters", "seq", {"value": 0})["value"]) + 1
+        self.sdk.storage.put("counters", "seq", {"value": counter})
+        return counter
+
+    def _save(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        if "_seq" not in obj:
+            obj["_seq"] = self._next_seq()
+        self.sdk.storage.put(kind, obj["id"], obj)
+        return obj
+
+    def _load(self, kind: str, object_id: Any, param: str = "id") -> dict[str, Any]:
+        obj = self.sdk.storage.get(kind, str(object_id)) if isinstance(object_id, str) and object_id else None
+        if obj is None or obj.get("deleted"):
+            raise missing(kind, str(object_id), param)
+        return obj
+
+    def _find(self, object_id: str) -> dict[str, Any] | None:
+        for prefix, kind in PREFIX_TO_COLLECTION.items():
+            if object_id.startswith(prefix):
+                return self.sdk.storage.get(kind, object_id)
+        return None
+
+    def _params(self, request: Request) -> dict[str, Any]:
+        if request.method in ("GET", "DELETE"):
+            return request.query.nested()
+        if request.body and request.content_type == "application/json":
+            data = request.json()
+            if not isinstance(data, dict):
+                raise invalid("Request body must be an object")
+            return data
+        return request.form() if request.body else request.query.nested()
+
+    @staticmethod
+    def _expand_list(params: Mapping[str, Any]) -> list[str]:
+        expand = params.get("expand", [])
+        if isinstance(expand, str):
+            return [expand]
+        if isinstance(expand, dict):
+            return [str(v) for v in expand.values()]
+        return [str(v) for v in expand]
+
+    def _expand(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        for path in paths:
+            head, _, rest = path.partition(".")
+            value = obj.get(head)
+            if isinstance(value, str):
+                target = self._find(value)
+                if target is not None:
+                    obj[head] = self._expand(public(target), [rest]) if rest else public(target)
+            elif isinstance(value, dict) and rest:
+                obj[head] = self._expand(value, [rest])
+            elif isinstance(value, list) and rest:
+                obj[head] = [self._expand(v, [rest]) if isinstance(v, dict) else v for v in value]
+        return obj
+
+    def _render(self, obj: dict[str, Any], params: Mapping[str, Any], status: int = 200) -> Response:
+        return Response.json(self._expand(public(obj), self._expand_list(params)), status=status)
+
+    def _list(self, request: Request, kind: str, params: Mapping[str, Any],
+              predicate: Callable[[dict[str, Any]], bool] | None = None, url: str | None = None,
+              filters: tuple[str, ...] = ()) -> Response:
+        check_unknown(params, {"limit", "starting_after", "ending_before", "created", *filters})
+        limit = to_int(params, "limit", minimum=1, maximum=100, default=10)
+        starting_after = to_str(params, "starting_after")
+        ending_before = to_str(params, "ending_before")
+        if starting_after and ending_before:
+            raise invalid("You may only specify one of these parameters: ending_before, starting_after.",
+                          "ending_before")
+        created = params.get("created")
+        items = [doc for doc in self.sdk.storage.query(kind, limit=None)
+                 if not doc.get("deleted") and (predicate is None or predicate(doc))
+                 and self._created_matches(doc, created)]
+        items.sort(key=lambda doc: (doc.get("created", 0), doc.get("_seq", 0)), reverse=True)
+        ids = [doc["id"] for doc in items]
+        if starting_after:
+            if starting_after not in ids:
+                cursor = self.sdk.storage.get(kind, starting_after)
+                if cursor is None:
+                    raise missing(kind, starting_after, "starting_after")
+                items = [d for d in items if (d.get("created", 0), d.get("_seq", 0)) <
+                         (cursor.get("created", 0), cursor.get("_seq", 0))]
+            else:
+                items = items[ids.index(starting_after) + 1:]
+            page, has_more = items[:limit], len(items) > limit
+        elif ending_before:
+            if ending_before not in ids:
+                cursor = self.sdk.storage.get(kind, ending_before)
+                if cursor is None:
+                    raise missing(kind, ending_before, "ending_before")
+                before = [d for d in items if (d.get("created", 0), d.get("_seq", 0)) >
+                          (cursor.get("created", 0), cursor.get("_seq", 0))]
+            else:
+                before = items[:ids.index(ending_before)]
+            page, has_more = before[-limit:], len(before) > limit
+        else:
+            page, has_more = items[:limit], len(items) > limit
+        expand = [p[len("data."):] for p in self._expand_list(params) if p.startswith("data.")]
+        return Response.json({
+            "object": "list", "url": url or RESOURCES[kind][2], "has_more": has_more,
+            "data": [self._expand(public(doc), expand) for doc in page],
+        })
+
+    def _search(self, request: Request, kind: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"query", "limit", "page"})
+        predicate = compile_search(kind, to_str(params, "query", required=True) or "")
+        limit = to_int(params, "limit", minimum=1, maximum=100, default=10) or 10
+        page = to_str(params, "page")
+        offset = 0
+        if page:
+            if not page.startswith("page_") or not page[5:].isdigit():
+                raise invalid(f"Invalid page: {page}", "page")
+            offset = int(page[5:])
+        items = [doc for doc in self.sdk.storage.query(kind, limit=None)
+                 if not doc.get("deleted") and predicate(doc)]
+        items.sort(key=lambda doc: (doc.get("created", 0), doc.get("_seq", 0)), reverse=True)
+        chunk = items[offset:offset + limit]
+        has_more = len(items) > offset + limit
+        expand = [p[len("data."):] for p in self._expand_list(params) if p.startswith("data.")]
+        body: dict[str, Any] = {
+            "object": "search_result", "url": f"{RESOURCES[kind][2]}/search", "has_more": has_more,
+            "next_page": f"page_{offset + limit}" if has_more else None,
+            "data": [self._expand(public(doc), expand) for doc in chunk]}
+        if "total_count" in self._expand_list(params):
+            body["total_count"] = len(items)
+        return Response.json(body)
+
+    @staticmethod
+    def _created_matches(doc: Mapping[str, Any], created: Any) -> bool:
+        if created is None or created == "":
+            return True
+        value = int(doc.get("created", 0))
+        checks = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+                  "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
+        try:
+            if not isinstance(created, dict):
+                return value == int(created)
+            for op in created:
+                if op not in checks:
+                    raise invalid(f"Received unknown parameter: created[{op}]", f"created[{op}]", "parameter_unknown")
+            return all(checks[op](value, int(bound)) for op, bound in created.items())
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid integer: {created}", "created", "parameter_invalid_integer") from None
+
+    def _emit(self, request: Request, event_type: str, obj: dict[str, Any],
+              previous_attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {"object": public(obj)}
+        if previous_attributes:
+            data["previous_attributes"] = previous_attributes
+        event = self._new_object(request, "events", {
+            "type": event_type, "api_version": request.headers.get("stripe-version") or API_VERSION,
+            "data": data, "pending_webhooks": 0,
+            "request": {"id": request.request_id or None,
+                        "idempotency_key": request.headers.get("idempotency-key")},
+        })
+        return self._save("events", event)
+
+    # --- customers -----------------------------------------------------------------------------------
+    CUSTOMER_FIELDS = {"email", "name", "description", "phone", "metadata", "address", "shipping",
+                       "invoice_settings", "preferred_locales", "payment_method", "balance", "tax_exempt",
+                       "invoice_prefix", "next_invoice_sequence", "source", "test_clock"}
+
+    def _customer_fields(self, params: Mapping[str, Any], customer: dict[str, Any]) -> None:
+        for name in ("email", "name", "description", "phone"):
+            if name in params:
+                customer[name] = to_str(params, name)
+        for name in ("address", "shipping"):
+            if name in params:
+                customer[name] = params[name] or None
+        if "preferred_locales" in params:
+            locales = params["preferred_locales"]
+            customer["preferred_locales"] = locales if isinstance(locales, list) else []
+        if "tax_exempt" in params:
+            customer["tax_exempt"] = to_str(params, "tax_exempt", choices=("none", "exempt", "reverse"))
+        if "balance" in params:
+            customer["balance"] = to_int(params, "balance")
+        if "invoice_settings" in params:
+            settings = params["invoice_settings"] or {}
+            if not isinstance(settings, dict):
+                raise invalid("Invalid object", "invoice_settings")
+            merged = dict(customer["invoice_settings"])
+            if "default_payment_method" in settings:
+                pm_id = settings["default_payment_method"] or None
+                if pm_id is not None:
+                    pm = self._load("payment_methods", pm_id, "invoice_settings[default_payment_method]")
+                    if pm.get("customer") != customer["id"]:
+                        raise invalid(f"The customer does not have a payment method with the ID {pm_id}. The "
+                                      "payment method must be attached to the customer.",
+                                      "invoice_settings[default_payment_method]", "resource_missing")
+                merged["default_payment_method"] = pm_id
+            for name in ("footer", "custom_fields", "rendering_options"):
+                if name in settings:
+                    merged[name] = settings[name] or None
+            customer["invoice_settings"] = merged
+        customer["metadata"] = merge_metadata(customer.get("metadata"), params.get("metadata"))
+
+    @endpoint("POST", "/customers")
+    def create_customer(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.CUSTOMER_FIELDS)
+        customer = self._new_object(request, "customers", {
+            "address": None, "balance": 0, "currency": None, "default_source": None, "delinquent": False,
+            "description": None, "discount": None, "email": None,
+            "invoice_prefix": self.sdk.random_string(8, "ABCDEF0123456789"),
+            "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                 "rendering_options": None},
+            "name": None, "next_invoice_sequence": 1, "phone": None, "preferred_locales": [],
+            "shipping": None, "tax_exempt": "none", "test_clock": None,
+        })
+        pm_id = to_str(params, "payment_method")
+        if pm_id:
+            pm = self._resolve_payment_method(request, pm_id, "payment_method")
+            pm["customer"] = customer["id"]
+            self._save("payment_methods", pm)
+        invoice_settings = params.get("invoice_settings")
+        params = {k: v for k, v in params.items() if k != "invoice_settings"}
+        self._customer_fields(params, customer)
+        self._save("customers", customer)
+        if invoice_settings:
+            self._customer_fields({"invoice_settings": invoice_settings}, customer)
+            self._save("customers", customer)
+        self._emit(request, "customer.created", customer)
+        return self._render(customer, params)
+
+    @endpoint("GET", "/customers/{customer_id}")
+    def retrieve_customer(self, request: Request, customer_id: str) -> Response:
+        customer = self.sdk.storage.get("customers", customer_id)
+        if customer is None:
+            raise missing("customers", customer_id)
+        if customer.get("deleted"):
+            return Response.json({"id": customer_id, "object": "customer", "deleted": True})
+        return self._render(customer, self._params(request))
+
+    @endpoint("POST", "/customers/{customer_id}")
+    def update_customer(self, request: Request, customer_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.CUSTOMER_FIELDS - {"payment_method"} | {"default_source"})
+        customer = self._load("customers", customer_id)
+        before = public(customer)
+        self._customer_fields(params, customer)
+        self._save("customers", customer)
+        changed = {k: before.get(k) for k in public(customer) if before.get(k) != customer.get(k)}
+        self._emit(request, "customer.updated", customer, changed)
+        return self._render(customer, params)
+
+    @endpoint("DELETE", "/customers/{customer_id}")
+    def delete_customer(self, request: Request, customer_id: str) -> Response:
+        customer = self._load("customers", customer_id)
+        for pm in self.sdk.storage.query("payment_methods", {"customer": customer_id}, limit=None):
+            pm["customer"] = None
+            self._save("payment_methods", pm)
+        self._emit(request, "customer.deleted", customer)
+        self._save("customers", {"id": customer_id, "object": "customer", "deleted": True,
+                                 "_seq": customer["_seq"], "created": customer["created"]})
+        return Response.json({"id": customer_id, "object": "customer", "deleted": True})
+
+    @endpoint("GET", "/customers")
+    def list_customers(self, request: Request) -> Response:
+        params = self._params(request)
+        email = to_str(params, "email")
+        return self._list(request, "customers", params,
+                          (lambda c: c.get("email") == email) if email else None, filters=("email", "test_clock"))
+
+    @endpoint("GET", "/customers/search")
+    def search_customers(self, request: Request) -> Response:
+        return self._search(request, "customers")
+
+    @endpoint("GET", "/customers/{customer_id}/payment_methods")
+    def list_customer_payment_methods(self, request: Request, customer_id: str) -> Response:
+        params = self._params(request)
+        self._load("customers", customer_id, "customer")
+        kind = to_str(params, "type")
+        return self._list(request, "payment_methods", params,
+                          lambda pm: pm.get("customer") == customer_id and (kind is None or pm["type"] == kind),
+                          url=f"/v1/customers/{customer_id}/payment_methods",
+                          filters=("type", "allow_redisplay"))
+
+    @endpoint("GET", "/customers/{customer_id}/payment_methods/{pm_id}")
+    def retrieve_customer_payment_method(self, request: Request, customer_id: str, pm_id: str) -> Response:
+        self._load("customers", customer_id, "customer")
+        pm = self._load("payment_methods", pm_id, "payment_method")
+        if pm.get("customer") != customer_id:
+            raise missing("payment_methods", pm_id, "payment_method")
+        return self._render(pm, self._params(request))
+
+    # --- payment methods -----------------------------------------------------------------------------
+    def _card_payment_method(self, request: Request, number: str, exp_month: int = 12, exp_year: int | None = None,
+                             billing_details: Any = None, metadata: Any = None) -> dict[str, Any]:
+        info = TEST_CARDS.get(number, {"brand": card_brand(number), "funding": "credit"})
+        year = exp_year or self.sdk.now().year + 3
+        fingerprint = hashlib.sha256(("fp" + number).encode()).hexdigest()[:16]
+        details = billing_details if isinstance(billing_details, dict) else {}
+        return self._new_object(request, "payment_methods", {
+            "type": "card", "customer": None, "allow_redisplay": "unspecified",
+            "billing_details": {"address": details.get("address") or {
+                "city": None, "country": None, "line1": None, "line2": None, "postal_code": None, "state": None},
+                "email": details.get("email"), "name": details.get("name"), "phone": details.get("phone")},
+            "card": {"brand": info["brand"], "checks": {"address_line1_check": None,
+                                                        "address_postal_code_check": None,
+                                                        "cvc_check": "pass"},
+                     "country": "US", "display_brand": info["brand"], "exp_month": exp_month, "exp_year": year,
+                     "fingerprint": fingerprint, "funding": info["funding"], "last4": number[-4:],
+                     "networks": {"available": [info["brand"]], "preferred": None},
+                     "three_d_secure_usage": {"supported": True}, "wallet": None},
+            "metadata": merge_metadata({}, metadata),
+            "_number_class": number if number in TEST_CARDS else "",
+        })
+
+    def _resolve_payment_method(self, request: Request, pm_id: str, param: str) -> dict[str, Any]:
+        """A stored PaymentMethod, or a fresh one for a test token like ``pm_card_visa``."""
+        if pm_id in TEST_PAYMENT_METHODS:
+            return self._save("payment_methods", self._card_payment_method(request, TEST_PAYMENT_METHODS[pm_id]))
+        return self._load("payment_methods", pm_id, param)
+
+    @endpoint("POST", "/payment_methods")
+    def create_payment_method(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"type", "card", "billing_details", "metadata", "customer", "payment_method",
+                               "allow_redisplay"})
+        kind = to_str(params, "type", required=True)
+        if kind != "card":
+            raise invalid(f"The payment method type '{kind}' is not supported by this mock; use 'card'.",
+                          "type", "payment_method_invalid_parameter")
+        card = params.get("card")
+        if not isinstance(card, dict):
+            raise invalid("Missing required param: card.", "card", "parameter_missing")
+        if card.get("token"):
+            number = TEST_TOKENS.get(card["token"])
+            if number is None:
+                raise invalid(f"No such token: '{card['token']}'", "card[token]", "resource_missing")
+            exp_month, exp_year = 12, None
+        else:
+            number = str(card.get("number") or "").replace(" ", "")
+            if not number:
+                raise invalid("Missing required param: card[number].", "card[number]", "parameter_missing")
+            if not number.isdigit() or not 13 <= len(number) <= 19 or not luhn_ok(number):
+                raise StripeError(402, "Your card number is incorrect.", type="card_error", code="incorrect_number",
+                                  param="number")
+            exp_month = to_int(card, "exp_month", required=True) or 0
+            exp_year = to_int(card, "exp_year", required=True) or 0
+            if exp_year < 100:
+                exp_year += 2000
+            if not 1 <= exp_month <= 12:
+                raise StripeError(402, "Your card's expiration month is invalid.", type="card_error",
+                                  code="invalid_expiry_month", param="exp_month")
+            today = self.sdk.now()
+            if (exp_year, exp_month) < (today.year, today.month):
+                raise StripeError(402, "Your card's expiration year is invalid.", type="card_error",
+                                  code="invalid_expiry_year", param="exp_year")
+        pm = self._card_payment_method(request, number, exp_month, exp_year, params.get("billing_details"),
+                                       params.get("metadata"))
+        self._save("payment_methods", pm)
+        return self._render(pm, params)
+
+    @endpoint("GET", "/payment_methods/{pm_id}")
+    def retrieve_payment_method(self, request: Request, pm_id: str) -> Response:
+        params = self._params(request)
+        if pm_id in TEST_PAYMENT_METHODS:
+            return self._render(self._resolve_payment_method(request, pm_id, "payment_method"), params)
+        return self._render(self._load("payment_methods", pm_id, "payment_method"), params)
+
+    @endpoint("POST", "/payment_methods/{pm_id}")
+    def update_payment_method(self, request: Request, pm_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata", "billing_details", "card", "allow_redisplay"})
+        pm = self._load("payment_methods", pm_id, "payment_method")
+        if isinstance(params.get("billing_details"), dict):
+            pm["billing_details"].update({k: v for k, v in params["billing_details"].items()
+                                          if k in ("address", "email", "name", "phone")})
+        if isinstance(params.get("card"), dict):
+            for name in ("exp_month", "exp_year"):
+                if name in params["card"]:
+                    pm["card"][name] = to_int(params["card"], name)
+        pm["metadata"] = merge_metadata(pm.get("metadata"), params.get("metadata"))
+        self._save("payment_methods", pm)
+        self._emit(request, "payment_method.updated", pm)
+        return self._render(pm, params)
+
+    @endpoint("GET", "/payment_methods")
+    def list_payment_methods(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        kind = to_str(params, "type")
+        if customer:
+            self._load("customers", customer, "customer")
+        return self._list(request, "payment_methods", params,
+                          lambda pm: (customer is None or pm.get("customer") == customer)
+                          and (kind is None or pm["type"] == kind), filters=("customer", "type", "allow_redisplay"))
+
+    @endpoint("POST", "/payment_methods/{pm_id}/attach")
+    def attach_payment_method(self, request: Request, pm_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"customer"})
+        customer_id = to_str(params, "customer", required=True)
+        self._load("customers", customer_id, "customer")
+        pm = self._resolve_payment_method(request, pm_id, "payment_method")
+        if pm.get("customer") and pm["customer"] != customer_id:
+            raise invalid("The payment method you provided has already been attached to a customer.",
+                          "payment_method", "payment_method_unexpected_state")
+        pm["customer"] = customer_id
+        self._save("payment_methods", pm)
+        self._emit(request, "payment_method.attached", pm)
+        return self._render(pm, params)
+
+    @endpoint("POST", "/payment_methods/{pm_id}/detach")
+    def detach_payment_method(self, request: Request, pm_id: str) -> Response:
+        params = self._params(request)
+        pm = self._load("payment_methods", pm_id, "payment_method")
+        customer_id = pm.get("customer")
+        if not customer_id:
+            raise invalid("The payment method you provided is not attached to a customer so detachment is "
+                          "impossible.", "payment_method", "payment_method_unexpected_state")
+        pm["customer"] = None
+        self._save("payment_methods", pm)
+        customer = self.sdk.storage.get("customers", customer_id)
+        if customer and customer.get("invoice_settings", {}).get("default_payment_method") == pm_id:
+            customer["invoice_settings"]["default_payment_method"] = None
+            self._save("customers", customer)
+        self._emit(request, "payment_method.detached", pm, {"customer": customer_id})
+        return self._render(pm, params)
+
+    # --- payment intents -------------------------------------------------------------------------------
+    PI_FIELDS = {"amount", "currency", "customer", "payment_method", "confirm", "capture_method", "description",
+                 "metadata", "payment_method_types", "receipt_email", "setup_future_usage", "statement_descriptor",
+                 "statement_descriptor_suffix", "return_url", "off_session", "confirmation_method",
+                 "automatic_payment_methods", "shipping", "error_on_requires_action", "use_stripe_sdk",
+                 "payment_method_options"}
+
+    def _amount(self, params: Mapping[str, Any], currency: str | None, required: bool) -> int | None:
+        amount = to_int(params, "amount", required=required, minimum=1, maximum=99999999)
+        if amount is not None and currency and currency not in ZERO_DECIMAL and amount < 50:
+            raise invalid("Amount must be at least $0.50 usd", "amount", "amount_too_small")
+        return amount
+
+    @endpoint("POST", "/payment_intents")
+    def create_payment_intent(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.PI_FIELDS)
+        currency = (to_str(params, "currency", required=True) or "").lower()
+        amount = self._amount(params, currency, required=True)
+        customer_id = to_str(params, "customer")
+        if customer_id:
+            self._load("customers", customer_id, "customer")
+        capture_method = to_str(params, "capture_method",
+                                choices=("automatic", "automatic_async", "manual")) or "automatic_async"
+        pm_id = to_str(params, "payment_method")
+        pm = self._resolve_payment_method(request, pm_id, "payment_method") if pm_id else None
+        types = params.get("payment_method_types") or ["card"]
+        intent = self._new_object(request, "payment_intents", {
+            "amount": amount, "amount_capturable": 0, "amount_details": {"tip": {}}, "amount_received": 0,
+            "application": None, "application_fee_amount": None,
+            "automatic_payment_methods": None if params.get("payment_method_types") else
+            {"allow_redirects": "always", "enabled": True},
+            "canceled_at": None, "cancellation_reason": None, "capture_method": capture_method,
+            "client_secret": None, "confirmation_method": to_str(params, "confirmation_method") or "automatic",
+            "currency": currency, "customer": customer_id, "description": to_str(params, "description"),
+            "last_payment_error": None, "latest_charge": None, "next_action": None, "on_behalf_of": None,
+            "payment_method": pm["id"] if pm else None, "payment_method_options": {},
+            "payment_method_types": types if isinstance(types, list) else ["card"], "processing": None,
+            "receipt_email": to_str(params, "receipt_email"), "review": None,
+            "setup_future_usage": to_str(params, "setup_future_usage"), "shipping": params.get("shipping") or None,
+            "source": None, "statement_descriptor": to_str(params, "statement_descriptor"),
+            "statement_descriptor_suffix": to_str(params, "statement_descriptor_suffix"),
+            "status": "requires_confirmation" if pm else "requires_payment_method",
+            "transfer_data": None, "transfer_group": None,
+            "metadata": merge_metadata({}, params.get("metadata")),
+        })
+        intent["client_secret"] = f"{intent['id']}_secret_{self.sdk.random_string(24)}"
+        self._save("payment_intents", intent)
+        self._emit(request, "payment_intent.created", intent)
+        if to_bool(params, "confirm"):
+            return self._confirm(request, intent, params)
+        return self._render(intent, params)
+
+    @endpoint("GET", "/payment_intents/search")
+    def search_payment_intents(self, request: Request) -> Response:
+        return self._search(request, "payment_intents")
+
+    @endpoint("GET", "/payment_intents/{pi_id}")
+    def retrieve_payment_intent(self, request: Request, pi_id: str) -> Response:
+        return self._render(self._load("payment_intents", pi_id, "intent"), self._params(request))
+
+    @endpoint("POST", "/payment_intents/{pi_id}")
+    def update_payment_intent(self, request: Request, pi_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.PI_FIELDS - {"confirm", "confirmation_method", "off_session",
+                                                "error_on_requires_action", "return_url", "use_stripe_sdk"})
+        intent = self._load("payment_intents", pi_id, "intent")
+        changing_money = {"amount", "currency", "payment_method", "customer", "capture_method"} & set(params)
+        if changing_money and intent["status"] in ("succeeded", "canceled", "requires_capture", "processing"):
+            raise invalid(f"This PaymentIntent's {sorted(changing_money)[0]} could not be updated because it has "
+                          f"a status of {intent['status']}.", sorted(changing_money)[0],
+                          "payment_intent_unexpected_state")
+        if "currency" in params:
+            intent["currency"] = (to_str(params, "currency") or intent["currency"]).lower()
+        if "amount" in params:
+            intent["amount"] = self._amount(params, intent["currency"], required=True)
+        if "customer" in params:
+            customer_id = to_str(params, "customer")
+            if customer_id:
+                self._load("customers", customer_id, "customer")
+            intent["customer"] = customer_id
+        if "payment_method" in params:
+            pm_id = to_str(params, "payment_method")
+            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"] \
+                if pm_id else None
+            intent["status"] = "requires_confirmation" if intent["payment_method"] else "requires_payment_method"
+        if "capture_method" in params:
+            intent["capture_method"] = to_str(params, "capture_method",
+                                              choices=("automatic", "automatic_async", "manual"))
+        for name in ("description", "receipt_email", "setup_future_usage", "statement_descriptor",
+                     "statement_descriptor_suffix"):
+            if name in params:
+                intent[name] = to_str(params, name)
+        intent["metadata"] = merge_metadata(intent.get("metadata"), params.get("metadata"))
+        self._save("payment_intents", intent)
+        return self._render(intent, params)
+
+    @endpoint("POST", "/payment_intents/{pi_id}/confirm")
+    def confirm_payment_intent(self, request: Request, pi_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"payment_method", "return_url", "off_session", "capture_method", "receipt_email",
+                               "setup_future_usage", "shipping", "error_on_requires_action", "use_stripe_sdk",
+                               "payment_method_options", "payment_method_types", "mandate_data"})
+        intent = self._load("payment_intents", pi_id, "intent")
+        return self._confirm(request, intent, params)
+
+    def _confirm(self, request: Request, intent: dict[str, Any], params: Mapping[str, Any]) -> Response:
+        status = intent["status"]
+        if status not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            raise invalid(f"This PaymentIntent's status is {status}, but it must be one of requires_payment_method, "
+                          "requires_confirmation, requires_action to be confirmed.", None,
+                          "payment_intent_unexpected_state", payment_intent=public(intent))
+        pm_id = to_str(params, "payment_method")
+        if pm_id:
+            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"]
+        if "capture_method" in params:
+            intent["capture_method"] = to_str(params, "capture_method",
+                                              choices=("automatic", "automatic_async", "manual"))
+        if not intent["payment_method"]:
+            raise invalid("You cannot confirm this PaymentIntent because it's missing a payment method. To confirm "
+                          "the PaymentIntent with cus_xxx, specify a payment method attached to this customer "
+                          "along with the customer ID.", "payment_method", "payment_intent_unexpected_state",
+                          payment_intent=public(intent))
+        pm = self._load("payment_methods", intent["payment_method"], "payment_method")
+        if intent.get("customer") and pm.get("customer") not in (None, intent["customer"]):
+            raise invalid(f"The provided PaymentMethod {pm['id']} was previously used with a PaymentIntent without "
+                          "Customer attachment, or was detached from a Customer, and may not be used again.",
+                          "payment_method", "payment_method_unexpected_state")
+        behaviour = TEST_CARDS.get(pm.get("_number_class", ""), {})
+        # 3-D Secure: the first confirmation asks for authentication; confirming again (the mock's
+        # stand-in for the customer completing the challenge) proceeds to the charge.
+        if behaviour.get("three_d_secure") and status != "requires_action":
+            if to_bool(params, "off_session") or to_bool(params, "error_on_requires_action"):
+                return self._decline(request, intent, pm, "authentication_required",
+                                     "Your card was declined. This transaction requires authentication.",
+                                     code="authentication_required")
+            intent["status"] = "requires_action"
+            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {
+                "type": "three_d_secure_redirect", "stripe_js": f"https://hooks.stripe.com/3d_secure/{intent['id']}",
+                "source": pm["id"]}}
+            self._save("payment_intents", intent)
+            self._emit(request, "payment_intent.requires_action", intent)
+            return self._render(intent, params)
+        intent["next_action"] = None
+        decline = behaviour.get("decline")
+        if decline:
+            return self._decline(request, intent, pm, decline, DECLINE_MESSAGES.get(decline, "Your card was declined."),
+                                 code=behaviour.get("code", "card_declined"))
+        manual = intent["capture_method"] == "manual"
+        charge = self._new_charge(request, intent, pm, status="succeeded", captured=not manual)
+        intent["latest_charge"] = charge["id"]
+        intent["last_payment_error"] = None
+        if manual:
+            intent["status"] = "requires_capture"
+            intent["amount_capturable"] = intent["amount"]
+        else:
+            intent["status"] = "succeeded"
+            intent["amount_received"] = intent["amount"]
+        self._save("payment_intents", intent)
+        self._emit(request, "charge.succeeded", charge)
+        self._emit(request, "payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded",
+                   intent)
+        return self._render(intent, params)
+
+    def _decline(self, request: Request, intent: dict[str, Any], pm: dict[str, Any], decline_code: str,
+                 message: str, code: str = "card_declined") -> Response:
+        charge = self._new_charge(request, intent, pm, status="failed", captured=False,
+                                  failure=(code, message, decline_code))
+        error = {"type": "card_error", "code": code, "decline_code": decline_code, "message": message,
+                 "charge": charge["id"], "payment_method": public(pm),
+                 "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"}
+        if code == "authentication_required":
+            error.pop("decline_code")
+        intent.update({"status": "requires_payment_method", "latest_charge": charge["id"],
+                       "last_payment_error": error, "payment_method": None, "next_action": None})
+        self._save("payment_intents", intent)
+        self._emit(request, "charge.failed", charge)
+        self._emit(request, "payment_intent.payment_failed", intent)
+        raise StripeError(402, message, type="card_error", code=code,
+                          decline_code=error.get("decline_code"), charge=charge["id"],
+                          payment_intent=public(intent), payment_method=public(pm),
+                          request_log_url=None)
+
+    def _new_charge(self, request: Request, intent: dict[str, Any], pm: dict[str, Any], *, status: str,
+                    captured: bool, failure: tuple[str, str, str] | None = None) -> dict[str, Any]:
+        amount = intent["amount"]
+        card = pm.get("card", {})
+        charge = self._new_object(request, "charges", {
+            "amount": amount, "amount_captured": amount if captured else 0, "amount_refunded": 0,
+            "application": None, "application_fee": None, "application_fee_amount": None,
+            "balance_transaction": None,
+            "billing_details": pm.get("billing_details"), "calculated_statement_descriptor": "MOCKFACTORY",
+            "captured": captured, "currency": intent["currency"], "customer": intent.get("customer"),
+            "description": intent.get("description"), "disputed": False,
+            "failure_balance_transaction": None,
+            "failure_code": failure[0] if failure else None, "failure_message": failure[1] if failure else None,
+            "fraud_details": {}, "on_behalf_of": None,
+            "outcome": {"network_status": "declined_by_network" if failure else "approved_by_network",
+                        "reason": failure[2] if failure else None, "risk_level": "normal", "risk_score": 20,
+                        "seller_message": "The bank did not return any further details with this decline."
+                        if failure else "Payment complete.",
+                        "type": "issuer_declined" if failure else "authorized"},
+            "paid": status == "succeeded", "payment_intent": intent["id"], "payment_method": pm["id"],
+            "payment_method_details": {"type": "card", "card": {
+                "brand": card.get("brand"), "country": card.get("country"), "exp_month": card.get("exp_month"),
+                "exp_year": card.get("exp_year"), "fingerprint": card.get("fingerprint"),
+                "funding": card.get("funding"), "last4": card.get("last4"), "network": card.get("brand"),
+                "checks": card.get("checks"), "three_d_secure": None}},
+            "receipt_email": intent.get("receipt_email"), "receipt_number": None,
+            "receipt_url": None, "refunded": False, "review": None, "shipping": intent.get("shipping"),
+            "source_transfer": None, "statement_descriptor": intent.get("statement_descriptor"),
+            "statement_descriptor_suffix": intent.get("statement_descriptor_suffix"), "status": status,
+            "transfer_data": None, "transfer_group": None,
+            "metadata": dict(intent.get("metadata") or {}),
+        })
+        if captured:
+            charge["balance_transaction"] = self._balance_transaction(request, charge["id"], amount,
+                                                                      intent["currency"], "charge")
+        return self._save("charges", charge)
+
+    def _balance_transaction(self, request: Request, source: str, amount: int, currency: str, kind: str,
+                             description: str | None = None) -> str:
+        """A ``txn_`` ledger entry (no fees in this mock: net == amount); the balance sums them."""
+        txn = self._new_object(request, "balance_transactions", {
+            "amount": amount, "currency": currency, "description": description, "exchange_rate": None,
+            "fee": 0, "fee_details": [], "net": amount, "reporting_category": kind, "source": source,
+            "status": "available", "type": kind,
+        })
+        txn["available_on"] = txn["created"]
+        txn.pop("metadata", None)
+        self._save("balance_transactions", txn)
+        return txn["id"]
+
+    @endpoint("POST", "/payment_intents/{pi_id}/capture")
+    def capture_payment_intent(self, request: Request, pi_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"amount_to_capture", "metadata", "statement_descriptor",
+                               "statement_descriptor_suffix", "final_capture", "application_fee_amount"})
+        intent = self._load("payment_intents", pi_id, "intent")
+        if intent["status"] != "requires_capture":
+            raise invalid(f"This PaymentIntent could not be captured because it has a status of {intent['status']}. "
+                          "Only a PaymentIntent with one of the following statuses may be captured: "
+                          "requires_capture.", None, "payment_intent_unexpected_state",
+                          payment_intent=public(intent))
+        amount = to_int(params, "amount_to_capture", minimum=1, default=intent["amount_capturable"])
+        assert amount is not None
+        if amount > intent["amount_capturable"]:
+            raise invalid(f"The amount to capture ({amount}) is greater than the capturable amount "
+                          f"({intent['amount_capturable']}).", "amount_to_capture", "amount_too_large")
+        charge = self._load("charges", intent["latest_charge"], "charge")
+        charge.update({"captured": True, "amount_captured": amount,
+                       "balance_transaction": self._balance_transaction(request, charge["id"], amount,
+                                                                        charge["currency"], "charge")})
+        if amount < charge["amount"]:
+            charge["amount_refunded"] = charge["amount"] - amount  # the uncaptured rest is released
+            charge["refunded"] = False
+        self._save("charges", charge)
+        intent.update({"status": "succeeded", "amount_received": amount, "amount_capturable": 0})
+        intent["metadata"] = merge_metadata(intent.get("metadata"), params.get("metadata"))
+        self._save("payment_intents", intent)
+        self._emit(request, "charge.captured", charge)
+        self._emit(request, "payment_intent.succeeded", intent)
+        return self._render(intent, params)
+
+    @endpoint("POST", "/payment_intents/{pi_id}/cancel")
+    def cancel_payment_intent(self, request: Request, pi_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"cancellation_reason"})
+        intent = self._load("payment_intents", pi_id, "intent")
+        if intent["status"] not in CANCELABLE:
+            raise invalid("You cannot cancel this PaymentIntent because it has a status of "
+                          f"{intent['status']}. Only a PaymentIntent with one of the following statuses may be "
+                          f"canceled: {', '.join(sorted(CANCELABLE))}.", None, "payment_intent_unexpected_state",
+                          payment_intent=public(intent))
+        reason = to_str(params, "cancellation_reason", choices=("duplicate", "fraudulent", "requested_by_customer",
+                                                                "abandoned"))
+        if intent["status"] == "requires_capture" and intent.get("latest_charge"):
+            charge = self._load("charges", intent["latest_charge"], "charge")
+            charge.update({"refunded": True, "amount_refunded": charge["amount"]})  # authorization released
+            self._save("charges", charge)
+        intent.update({"status": "canceled", "canceled_at": self._timestamp(), "cancellation_reason": reason,
+                       "amount_capturable": 0, "next_action": None})
+        self._save("payment_intents", intent)
+        self._emit(request, "payment_intent.canceled", intent)
+        return self._render(intent, params)
+
+    @endpoint("GET", "/payment_intents")
+    def list_payment_intents(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        return self._list(request, "payment_intents", params,
+                          (lambda pi: pi.get("customer") == customer) if customer else None,
+                          filters=("customer",))
+
+    # --- setup intents ---------------------------------------------------------------------------------------
+    SI_FIELDS = {"customer", "payment_method", "confirm", "usage", "metadata", "description", "payment_method_types",
+                 "return_url", "automatic_payment_methods", "payment_method_options", "use_stripe_sdk",
+                 "mandate_data", "single_use", "attach_to_self", "flow_directions"}
+
+    @endpoint("POST", "/setup_intents")
+    def create_setup_intent(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.SI_FIELDS)
+        customer_id = to_str(params, "customer")
+        if customer_id:
+            self._load("customers", customer_id, "customer")
+        pm_id = to_str(params, "payment_method")
+        pm = self._resolve_payment_method(request, pm_id, "payment_method") if pm_id else None
+        types = params.get("payment_method_types") or ["card"]
+        intent = self._new_object(request, "setup_intents", {
+            "application": None, "automatic_payment_methods": None, "cancellation_reason": None,
+            "client_secret": None, "customer": customer_id, "description": to_str(params, "description"),
+            "flow_directions": None, "last_setup_error": None, "latest_attempt": None, "mandate": None,
+            "next_action": None, "on_behalf_of": None, "payment_method": pm["id"] if pm else None,
+            "payment_method_options": {}, "payment_method_types": types if isinstance(types, list) else ["card"],
+            "single_use_mandate": None,
+            "status": "requires_confirmation" if pm else "requires_payment_method",
+            "usage": to_str(params, "usage", choices=("on_session", "off_session")) or "off_session",
+            "metadata": merge_metadata({}, params.get("metadata")),
+        })
+        intent["client_secret"] = f"{intent['id']}_secret_{self.sdk.random_string(24)}"
+        self._save("setup_intents", intent)
+        self._emit(request, "setup_intent.created", intent)
+        if to_bool(params, "confirm"):
+            return self._confirm_setup(request, intent, params)
+        return self._render(intent, params)
+
+    @endpoint("GET", "/setup_intents/{seti_id}")
+    def retrieve_setup_intent(self, request: Request, seti_id: str) -> Response:
+        return self._render(self._load("setup_intents", seti_id, "intent"), self._params(request))
+
+    @endpoint("POST", "/setup_intents/{seti_id}")
+    def update_setup_intent(self, request: Request, seti_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"customer", "payment_method", "metadata", "description", "payment_method_types",
+                               "payment_method_options", "flow_directions", "attach_to_self"})
+        intent = self._load("setup_intents", seti_id, "intent")
+        if intent["status"] in ("succeeded", "canceled") and ({"customer", "payment_method"} & set(params)):
+            raise invalid(f"This SetupIntent could not be updated because it has a status of {intent['status']}.",
+                          None, "setup_intent_unexpected_state")
+        if "customer" in params:
+            customer_id = to_str(params, "customer")
+            if customer_id:
+                self._load("customers", customer_id, "customer")
+            intent["customer"] = customer_id
+        if "payment_method" in params:
+            pm_id = to_str(params, "payment_method")
+            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"] \
+                if pm_id else None
+            intent["status"] = "requires_confirmation" if intent["payment_method"] else "requires_payment_method"
+        if "description" in params:
+            intent["description"] = to_str(params, "description")
+        intent["metadata"] = merge_metadata(intent.get("metadata"), params.get("metadata"))
+        self._save("setup_intents", intent)
+        return self._render(intent, params)
+
+    @endpoint("POST", "/setup_intents/{seti_id}/confirm")
+    def confirm_setup_intent(self, request: Request, seti_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"payment_method", "return_url", "mandate_data", "payment_method_options",
+                               "use_stripe_sdk"})
+        return self._confirm_setup(request, self._load("setup_intents", seti_id, "intent"), params)
+
+    def _confirm_setup(self, request: Request, intent: dict[str, Any], params: Mapping[str, Any]) -> Response:
+        status = intent["status"]
+        if status not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+            raise invalid(f"This SetupIntent's status is {status}, but it must be one of requires_payment_method, "
+                          "requires_confirmation, requires_action to be confirmed.", None,
+                          "setup_intent_unexpected_state", setup_intent=public(intent))
+        pm_id = to_str(params, "payment_method")
+        if pm_id:
+            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"]
+        if not intent["payment_method"]:
+            raise invalid("You cannot confirm this SetupIntent because it's missing a payment method.",
+                          "payment_method", "setup_intent_unexpected_state", setup_intent=public(intent))
+        pm = self._load("payment_methods", intent["payment_method"], "payment_method")
+        behaviour = TEST_CARDS.get(pm.get("_number_class", ""), {})
+        if behaviour.get("three_d_secure") and status != "requires_action":
+            intent["status"] = "requires_action"
+            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {
+                "type": "three_d_secure_redirect", "source": pm["id"]}}
+            self._save("setup_intents", intent)
+            self._emit(request, "setup_intent.requires_action", intent)
+            return self._render(intent, params)
+        intent["next_action"] = None
+        decline = behaviour.get("decline")
+        if decline:
+            message = DECLINE_MESSAGES.get(decline, "Your card was declined.")
+            code = behaviour.get("code", "card_declined")
+            error = {"type": "card_error", "code": code, "decline_code": decline, "message": message,
+                     "payment_method": public(pm)}
+            intent.update({"status": "requires_payment_method", "last_setup_error": error, "payment_method": None})
+            self._save("setup_intents", intent)
+            self._emit(request, "setup_intent.setup_failed", intent)
+            raise StripeError(402, message, type="card_error", code=code, decline_code=decline,
+                              setup_intent=public(intent), payment_method=public(pm))
+        if intent.get("customer") and not pm.get("customer"):
+            pm["customer"] = intent["customer"]
+            self._save("payment_methods", pm)
+            self._emit(request, "payment_method.attached", pm)
+        intent.update({"status": "succeeded", "last_setup_error": None})
+        self._save("setup_intents", intent)
+        self._emit(request, "setup_intent.succeeded", intent)
+        return self._render(intent, params)
+
+    @endpoint("POST", "/setup_intents/{seti_id}/cancel")
+    def cancel_setup_intent(self, request: Request, seti_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"cancellation_reason"})
+        intent = self._load("setup_intents", seti_id, "intent")
+        if intent["status"] in ("succeeded", "canceled"):
+            raise invalid(f"You cannot cancel this SetupIntent because it has a status of {intent['status']}.",
+                          None, "setup_intent_unexpected_state", setup_intent=public(intent))
+        intent.update({"status": "canceled", "next_action": None,
+                       "cancellation_reason": to_str(params, "cancellation_reason",
+                                                     choices=("abandoned", "duplicate", "requested_by_customer"))})
+        self._save("setup_intents", intent)
+        self._emit(request, "setup_intent.canceled", intent)
+        return self._render(intent, params)
+
+    @endpoint("GET", "/setup_intents")
+    def list_setup_intents(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        pm = to_str(params, "payment_method")
+        return self._list(request, "setup_intents", params,
+                          lambda si: (customer is None or si.get("customer") == customer)
+                          and (pm is None or si.get("payment_method") == pm),
+                          filters=("customer", "payment_method", "attach_to_self"))
+
+    # --- charges -----------------------------------------------------------------------------------------
+    @endpoint("GET", "/charges/search")
+    def search_charges(self, request: Request) -> Response:
+        return self._search(request, "charges")
+
+    @endpoint("GET", "/charges/{charge_id}")
+    def retrieve_charge(self, request: Request, charge_id: str) -> Response:
+        return self._render(self._load("charges", charge_id, "charge"), self._params(request))
+
+    @endpoint("POST", "/charges/{charge_id}")
+    def update_charge(self, request: Request, charge_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata", "description", "receipt_email", "shipping", "fraud_details",
+                               "transfer_group"})
+        charge = self._load("charges", charge_id, "charge")
+        for name in ("description", "receipt_email"):
+            if name in params:
+                charge[name] = to_str(params, name)
+        charge["metadata"] = merge_metadata(charge.get("metadata"), params.get("metadata"))
+        self._save("charges", charge)
+        self._emit(request, "charge.updated", charge)
+        return self._render(charge, params)
+
+    @endpoint("GET", "/charges")
+    def list_charges(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        intent = to_str(params, "payment_intent")
+        return self._list(request, "charges", params,
+                          lambda ch: (customer is None or ch.get("customer") == customer)
+                          and (intent is None or ch.get("payment_intent") == intent),
+                          filters=("customer", "payment_intent", "transfer_group"))
+
+    # --- refunds -------------------------------------------------------------------------------------------
+    @endpoint("POST", "/refunds")
+    def create_refund(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"charge", "payment_intent", "amount", "reason", "metadata", "instructions_email",
+                               "refund_application_fee", "reverse_transfer", "currency", "customer", "origin"})
+        charge_id = to_str(params, "charge")
+        intent_id = to_str(params, "payment_intent")
+        if not charge_id and not intent_id:
+            raise invalid("One of the following params should be provided for this request: payment_intent or "
+                          "charge.", "charge", "parameter_missing")
+        if intent_id:
+            intent = self._load("payment_intents", intent_id, "payment_intent")
+            if charge_id and intent.get("latest_charge") != charge_id:
+                raise invalid(f"Charge {charge_id} does not belong to PaymentIntent {intent_id}.", "charge")
+            if intent["status"] != "succeeded" or not intent.get("latest_charge"):
+                raise invalid(f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                              "payment_intent", "charge_not_refundable")
+            charge_id = intent["latest_charge"]
+        charge = self._load("charges", charge_id, "charge")
+        if charge["status"] != "succeeded" or not charge["captured"]:
+            raise invalid(f"Charge {charge_id} has not been captured or did not succeed, so it cannot be refunded.",
+                          "charge", "charge_not_refundable")
+        refundable = charge["amount_captured"] - self._refunded_amount(charge)
+        if refundable <= 0:
+            raise invalid(f"Charge {charge_id} has already been refunded.", "charge", "charge_already_refunded")
+        amount = to_int(params, "amount", minimum=1, default=refundable)
+        assert amount is not None
+        if amount > refundable:
+            raise invalid(f"Refund amount ({self._money(amount, charge['currency'])}) is greater than unrefunded "
+                          f"amount on charge ({self._money(refundable, charge['currency'])})", "amount",
+                          "amount_too_large")
+        reason = to_str(params, "reason", choices=("duplicate", "fraudulent", "requested_by_customer"))
+        refund = self._new_object(request, "refunds", {
+            "amount": amount, "balance_transaction": None, "charge": charge_id,
+            "currency": charge["currency"],
+            "destination_details": {"type": "card", "card": {"reference_status": "pending", "type": "refund",
+                                                             "reference_type": "acquirer_reference_number"}},
+            "payment_intent": charge.get("payment_intent"), "reason": reason, "receipt_number": None,
+            "source_transfer_reversal": None, "status": "succeeded", "transfer_reversal": None,
+            "metadata": merge_metadata({}, params.get("metadata")),
+        })
+        refund["balance_transaction"] = self._balance_transaction(request, refund["id"], -amount,
+                                                                  charge["currency"], "refund")
+        self._save("refunds", refund)
+        charge["amount_refunded"] = charge.get("amount_refunded", 0) + amount
+        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self._save("charges", charge)
+        self._emit(request, "refund.created", refund)
+        self._emit(request, "charge.refunded", charge)
+        return self._render(refund, params)
+
+    def _refunded_amount(self, charge: Mapping[str, Any]) -> int:
+        refunds = self.sdk.storage.query("refunds", {"charge": charge["id"]}, limit=None)
+        return sum(r["amount"] for r in refunds if r["status"] in ("succeeded", "pending"))
+
+    @staticmethod
+    def _money(amount: int, currency: str) -> str:
+        if currency in ZERO_DECIMAL:
+            return f"{amount} {currency}"
+        symbol = "$" if currency in ("usd", "cad", "aud") else ""
+        return f"{symbol}{amount / 100:.2f}" + ("" if symbol else f" {currency}")
+
+    @endpoint("GET", "/refunds/{refund_id}")
+    def retrieve_refund(self, request: Request, refund_id: str) -> Response:
+        return self._render(self._load("refunds", refund_id, "refund"), self._params(request))
+
+    @endpoint("POST", "/refunds/{refund_id}")
+    def update_refund(self, request: Request, refund_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata"})
+        refund = self._load("refunds", refund_id, "refund")
+        refund["metadata"] = merge_metadata(refund.get("metadata"), params.get("metadata"))
+        self._save("refunds", refund)
+        self._emit(request, "refund.updated", refund)
+        return self._render(refund, params)
+
+    @endpoint("GET", "/refunds")
+    def list_refunds(self, request: Request) -> Response:
+        params = self._params(request)
+        charge = to_str(params, "charge")
+        intent = to_str(params, "payment_intent")
+        return self._list(request, "refunds", params,
+                          lambda re: (charge is None or re.get("charge") == charge)
+                          and (intent is None or re.get("payment_intent") == intent),
+                          filters=("charge", "payment_intent"))
+
+    # --- balance and events --------------------------------------------------------------------------------
+    @endpoint("GET", "/balance")
+    def retrieve_balance(self, request: Request) -> Response:
+        totals: dict[str, int] = {}
+        for txn in self.sdk.storage.query("balance_transactions", limit=None):
+            totals[txn["currency"]] = totals.get(txn["currency"], 0) + txn["net"]
+        currencies = sorted(totals) or ["usd"]
+        return Response.json({
+            "object": "balance", "livemode": self._livemode(request),
+            "available": [{"amount": totals.get(c, 0), "currency": c, "source_types": {"card": totals.get(c, 0)}}
+                          for c in currencies],
+            "pending": [{"amount": 0, "currency": c, "source_types": {"card": 0}} for c in currencies],
+            "connect_reserved": [{"amount": 0, "currency": c} for c in currencies],
+        })
+
+    @endpoint("GET", "/balance_transactions/{txn_id}")
+    @endpoint("GET", "/balance/history/{txn_id}")
+    def retrieve_balance_transaction(self, request: Request, txn_id: str) -> Response:
+        return self._render(self._load("balance_transactions", txn_id, "id"), self._params(request))
+
+    @endpoint("GET", "/balance_transactions")
+    @endpoint("GET", "/balance/history")
+    def list_balance_transactions(self, request: Request) -> Response:
+        params = self._params(request)
+        kind, source, currency = to_str(params, "type"), to_str(params, "source"), to_str(params, "currency")
+        return self._list(request, "balance_transactions", params,
+                          lambda t: (kind is None or t["type"] == kind) and (source is None or t["source"] == source)
+                          and (currency is None or t["currency"] == currency),
+                          filters=("type", "source", "currency", "payout"))
+
+    @endpoint("GET", "/events/{event_id}")
+    def retrieve_event(self, request: Request, event_id: str) -> Response:
+        return self._render(self._load("events", event_id, "id"), self._params(request))
+
+    @endpoint("GET", "/events")
+    def list_events(self, request: Request) -> Response:
+        params = self._params(request)
+        kind = to_str(params, "type")
+        types = params.get("types")
+        wanted = set(types if isinstance(types, list) else [types]) if types else None
+
+        def matches(event: Mapping[str, Any]) -> bool:
+            if kind:
+                if kind.endswith(".*"):
+                    if not event["type"].startswith(kind[:-1]):
+                        return False
+                elif event["type"] != kind:
+                    return False
+            return wanted is None or event["type"] in wanted
+
+        return self._list(request, "events", params, matches,
+                          filters=("type", "types", "delivery_success"))
