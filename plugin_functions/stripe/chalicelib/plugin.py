@@ -8,18 +8,20 @@ sees ``/v1/...`` and strips the prefix itself, so both setups work.
 Core covered here: customers, payment methods (test tokens and test card
 numbers), payment intents (manual/automatic capture, 3-D Secure, declines),
 setup intents, charges, refunds, balance and balance transactions, events,
-search, Stripe list pagination, ``expand``, idempotency keys and Stripe's error
+Connect accounts / account links / transfers / reversals, webhook endpoints with
+Stripe-signed delivery (``Stripe-Signature``) through ``sdk.webhooks.deliver``, search, Stripe list pagination, ``expand``, idempotency keys and Stripe's error
 shape.
 
 Layout, so later resources slot in: every resource is a storage collection
 named in ``RESOURCES`` (prefix + object name + list URL), objects are built with
 ``_new_object``, stored with ``_save`` (which keeps a per-user sequence number
 for newest-first lists), listed with ``_list`` (pagination + filters + expand)
-and announced with ``_emit`` (an Event object, later also a webhook).
+and announced with ``_emit`` (an Event object, delivered to matching webhook endpoints).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -43,6 +45,10 @@ RESOURCES: dict[str, tuple[str, str, str, str]] = {
     "events": ("evt_", "event", "/v1/events", "event"),
     "setup_intents": ("seti_", "setup_intent", "/v1/setup_intents", "setup_intent"),
     "balance_transactions": ("txn_", "balance_transaction", "/v1/balance_transactions", "balance transaction"),
+    "accounts": ("acct_", "account", "/v1/accounts", "account"),
+    "transfers": ("tr_", "transfer", "/v1/transfers", "transfer"),
+    "transfer_reversals": ("trr_", "transfer_reversal", "/v1/transfers", "transfer reversal"),
+    "webhook_endpoints": ("we_", "webhook_endpoint", "/v1/webhook_endpoints", "webhook endpoint"),
 }
 PREFIX_TO_COLLECTION = {prefix: name for name, (prefix, *_rest) in RESOURCES.items()}
 
@@ -271,6 +277,12 @@ def card_brand(number: str) -> str:
     if number.startswith("6011") or number.startswith("65"):
         return "discover"
     return "unknown"
+
+
+def stripe_signature(secret: str, body: str, timestamp: int) -> str:
+    """Stripe's ``Stripe-Signature``: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
+    signed = hmac.new(secret.encode("utf-8"), f"{timestamp}.{body}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={signed}"
 
 
 def public(obj: Any) -> Any:
@@ -546,7 +558,22 @@ class StripePlugin(Plugin):
             "request": {"id": request.request_id or None,
                         "idempotency_key": request.headers.get("idempotency-key")},
         })
-        return self._save("events", event)
+        endpoints = [we for we in self.sdk.storage.query("webhook_endpoints", limit=None)
+                     if not we.get("deleted") and we.get("status") == "enabled"
+                     and ("*" in we.get("enabled_events", []) or event_type in we.get("enabled_events", []))]
+        event["pending_webhooks"] = len(endpoints)
+        self._save("events", event)
+        if endpoints:
+            body = json.dumps(public(event), indent=2)
+            for we in endpoints:
+                try:
+                    self.sdk.webhooks.deliver(we["url"], body, {
+                        "Content-Type": "application/json; charset=utf-8",
+                        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                        "Stripe-Signature": stripe_signature(we["_secret"], body, self._timestamp())})
+                except PluginError:
+                    pass  # e.g. an event over the outbox size limit: the API call itself still succeeds
+        return event
 
     # --- customers -----------------------------------------------------------------------------------
     CUSTOMER_FIELDS = {"email", "name", "description", "phone", "metadata", "address", "shipping",
@@ -1414,3 +1441,352 @@ class StripePlugin(Plugin):
 
         return self._list(request, "events", params, matches,
                           filters=("type", "types", "delivery_success"))
+
+    # --- Connect: accounts and account links -------------------------------------------------------------
+    ACCOUNT_FIELDS = {"type", "email", "country", "capabilities", "metadata", "business_type", "business_profile",
+                      "company", "individual", "tos_acceptance", "default_currency", "settings",
+                      "external_account", "controller"}
+    COUNTRY_CURRENCY = {"US": "usd", "GB": "gbp", "CA": "cad", "AU": "aud", "JP": "jpy", "CH": "chf", "IN": "inr"}
+    ONBOARDING_FIELDS = ["business_profile.url", "business_type", "external_account", "tos_acceptance.date",
+                         "tos_acceptance.ip"]
+
+    def _account_fields(self, params: Mapping[str, Any], account: dict[str, Any]) -> None:
+        if "email" in params:
+            account["email"] = to_str(params, "email")
+        if "business_type" in params:
+            account["business_type"] = to_str(params, "business_type",
+                                              choices=("individual", "company", "non_profit", "government_entity"))
+        if "default_currency" in params:
+            account["default_currency"] = (to_str(params, "default_currency") or "").lower() or None
+        for name in ("business_profile", "tos_acceptance", "company", "individual", "settings"):
+            if name in params:
+                value = params[name] or {}
+                if not isinstance(value, dict):
+                    raise invalid("Invalid object", name)
+                merged = dict(account.get(name) or {})
+                merged.update(value)
+                account[name] = merged
+        if "external_account" in params:
+            account["_external_account"] = bool(params["external_account"])
+        capabilities = params.get("capabilities")
+        if capabilities:
+            if not isinstance(capabilities, dict):
+                raise invalid("Invalid object", "capabilities")
+            caps = dict(account.get("capabilities") or {})
+            for name, spec in capabilities.items():
+                requested = to_bool(spec, "requested") if isinstance(spec, dict) else False
+                if requested:
+                    caps.setdefault(name, "inactive")
+                else:
+                    caps.pop(name, None)
+            account["capabilities"] = caps
+        account["metadata"] = merge_metadata(account.get("metadata"), params.get("metadata"))
+
+    def _refresh_account(self, account: dict[str, Any]) -> None:
+        """Custom accounts are enabled as soon as the onboarding fields are all present; express and
+        standard accounts only through ``POST /v1/test_helpers/accounts/{id}/onboard`` (mock-only)."""
+        due = self._account_due(account)
+        if account["type"] == "custom" and not due:
+            account["_onboarded"] = True
+        onboarded = bool(account.get("_onboarded"))
+        account["details_submitted"] = onboarded
+        account["charges_enabled"] = onboarded
+        account["payouts_enabled"] = onboarded
+        account["capabilities"] = {name: "active" if onboarded else "inactive"
+                                   for name in (account.get("capabilities") or {})}
+        currently_due = [] if onboarded else due
+        account["requirements"] = {"alternatives": [], "current_deadline": None, "currently_due": currently_due,
+                                   "disabled_reason": None if onboarded else "requirements.past_due",
+                                   "errors": [], "eventually_due": currently_due, "past_due": currently_due,
+                                   "pending_verification": []}
+
+    def _account_due(self, account: Mapping[str, Any]) -> list[str]:
+        due = []
+        for field in self.ONBOARDING_FIELDS:
+            if field == "external_account":
+                present = account.get("_external_account")
+            else:
+                head, _, rest = field.partition(".")
+                value = account.get(head)
+                present = (value or {}).get(rest) if rest else value
+            if not present:
+                due.append(field)
+        return due
+
+    @endpoint("POST", "/accounts")
+    def create_account(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.ACCOUNT_FIELDS)
+        kind = to_str(params, "type", choices=("express", "standard", "custom"))
+        if kind is None:
+            if params.get("controller"):
+                kind = "standard"
+            else:
+                raise invalid("Missing required param: type.", "type", "parameter_missing")
+        country = (to_str(params, "country") or "US").upper()
+        account = self._new_object(request, "accounts", {
+            "business_profile": {"mcc": None, "name": None, "url": None, "support_email": None},
+            "business_type": None, "capabilities": {}, "charges_enabled": False, "country": country,
+            "default_currency": self.COUNTRY_CURRENCY.get(country, "usd"), "details_submitted": False,
+            "email": None, "external_accounts": {"object": "list", "data": [], "has_more": False, "total_count": 0},
+            "payouts_enabled": False, "settings": {}, "tos_acceptance": {"date": None, "ip": None},
+            "type": kind, "controller": {"type": "application", "is_controller": True},
+        })
+        account["external_accounts"]["url"] = f"/v1/accounts/{account['id']}/external_accounts"
+        account.pop("livemode", None)  # Stripe's Account has no livemode
+        self._account_fields(params, account)
+        self._refresh_account(account)
+        self._save("accounts", account)
+        self._emit(request, "account.updated", account)
+        return self._render(account, params)
+
+    @endpoint("GET", "/accounts/{account_id}")
+    def retrieve_account(self, request: Request, account_id: str) -> Response:
+        return self._render(self._load("accounts", account_id, "account"), self._params(request))
+
+    @endpoint("POST", "/accounts/{account_id}")
+    def update_account(self, request: Request, account_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.ACCOUNT_FIELDS - {"type", "country", "controller"})
+        account = self._load("accounts", account_id, "account")
+        before = public(account)
+        self._account_fields(params, account)
+        self._refresh_account(account)
+        self._save("accounts", account)
+        changed = {k: before.get(k) for k in public(account) if before.get(k) != account.get(k)}
+        self._emit(request, "account.updated", account, changed)
+        return self._render(account, params)
+
+    @endpoint("DELETE", "/accounts/{account_id}")
+    def delete_account(self, request: Request, account_id: str) -> Response:
+        account = self._load("accounts", account_id, "account")
+        self._save("accounts", {"id": account_id, "object": "account", "deleted": True,
+                                "_seq": account["_seq"], "created": account["created"]})
+        return Response.json({"id": account_id, "object": "account", "deleted": True})
+
+    @endpoint("GET", "/accounts")
+    def list_accounts(self, request: Request) -> Response:
+        return self._list(request, "accounts", self._params(request))
+
+    @endpoint("POST", "/account_links")
+    def create_account_link(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"account", "refresh_url", "return_url", "type", "collect", "collection_options"})
+        account_id = to_str(params, "account", required=True)
+        kind = to_str(params, "type", required=True, choices=("account_onboarding", "account_update"))
+        for name in ("refresh_url", "return_url"):  # validated only: onboarding is the test helper below
+            to_str(params, name, required=kind == "account_onboarding")
+        self._load("accounts", account_id, "account")
+        created = self._timestamp()
+        token = self.sdk.random_string(12, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return Response.json({"object": "account_link", "created": created, "expires_at": created + 300,
+                              "url": f"https://connect.stripe.com/setup/e/{account_id}/{token}"})
+
+    @endpoint("POST", "/test_helpers/accounts/{account_id}/onboard")
+    def onboard_account(self, request: Request, account_id: str) -> Response:
+        """Mock-only: stands in for the user finishing the hosted onboarding behind an account link."""
+        params = self._params(request)
+        check_unknown(params, set())
+        account = self._load("accounts", account_id, "account")
+        before = public(account)
+        account["_onboarded"] = True
+        account["tos_acceptance"] = {**(account.get("tos_acceptance") or {}),
+                                     "date": (account.get("tos_acceptance") or {}).get("date") or self._timestamp()}
+        self._refresh_account(account)
+        self._save("accounts", account)
+        changed = {k: before.get(k) for k in public(account) if before.get(k) != account.get(k)}
+        self._emit(request, "account.updated", account, changed)
+        return self._render(account, params)
+
+    # --- Connect: transfers and reversals ---------------------------------------------------------------
+    def _available(self, currency: str) -> int:
+        return sum(t["net"] for t in self.sdk.storage.query("balance_transactions", limit=None)
+                   if t["currency"] == currency)
+
+    def _transfer_reversals_list(self, transfer: Mapping[str, Any]) -> dict[str, Any]:
+        reversals = sorted(self.sdk.storage.query("transfer_reversals", {"transfer": transfer["id"]}, limit=None),
+                           key=lambda r: (r.get("created", 0), r.get("_seq", 0)), reverse=True)
+        return {"object": "list", "data": [public(r) for r in reversals[:10]], "has_more": len(reversals) > 10,
+                "total_count": len(reversals), "url": f"/v1/transfers/{transfer['id']}/reversals"}
+
+    @endpoint("POST", "/transfers")
+    def create_transfer(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"amount", "currency", "destination", "transfer_group", "metadata", "description",
+                               "source_transaction", "source_type"})
+        amount = to_int(params, "amount", required=True, minimum=1)
+        currency = (to_str(params, "currency", required=True) or "").lower()
+        destination = to_str(params, "destination", required=True)
+        assert amount is not None and destination is not None
+        account = self.sdk.storage.get("accounts", destination)
+        if account is None or account.get("deleted"):
+            raise StripeError(404, f"No such destination: '{destination}'", code="resource_missing",
+                              param="destination")
+        available = self._available(currency)
+        if amount > available:
+            raise invalid("You have insufficient available funds in your Stripe account. Try adding funds directly "
+                          "to your available balance by creating Charges using the 4000000000000077 test card. See: "
+                          "https://stripe.com/docs/testing#available-balance", None, "balance_insufficient")
+        transfer = self._new_object(request, "transfers", {
+            "amount": amount, "amount_reversed": 0, "balance_transaction": None, "currency": currency,
+            "description": to_str(params, "description"), "destination": destination,
+            "destination_payment": self.sdk.generate_id("py_"), "reversed": False,
+            "source_transaction": to_str(params, "source_transaction"),
+            "source_type": to_str(params, "source_type") or "card",
+            "transfer_group": to_str(params, "transfer_group"),
+            "metadata": merge_metadata({}, params.get("metadata")),
+        })
+        transfer["reversals"] = self._transfer_reversals_list(transfer)
+        transfer["balance_transaction"] = self._balance_transaction(request, transfer["id"], -amount, currency,
+                                                                    "transfer")
+        self._save("transfers", transfer)
+        self._emit(request, "transfer.created", transfer)
+        return self._render(transfer, params)
+
+    @endpoint("GET", "/transfers/{transfer_id}")
+    def retrieve_transfer(self, request: Request, transfer_id: str) -> Response:
+        return self._render(self._load("transfers", transfer_id, "transfer"), self._params(request))
+
+    @endpoint("POST", "/transfers/{transfer_id}")
+    def update_transfer(self, request: Request, transfer_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata", "description"})
+        transfer = self._load("transfers", transfer_id, "transfer")
+        before = public(transfer)
+        if "description" in params:
+            transfer["description"] = to_str(params, "description")
+        transfer["metadata"] = merge_metadata(transfer.get("metadata"), params.get("metadata"))
+        self._save("transfers", transfer)
+        changed = {k: before.get(k) for k in ("metadata", "description") if before.get(k) != transfer.get(k)}
+        self._emit(request, "transfer.updated", transfer, changed)
+        return self._render(transfer, params)
+
+    @endpoint("GET", "/transfers")
+    def list_transfers(self, request: Request) -> Response:
+        params = self._params(request)
+        destination, group = to_str(params, "destination"), to_str(params, "transfer_group")
+        return self._list(request, "transfers", params,
+                          lambda t: (destination is None or t["destination"] == destination)
+                          and (group is None or t.get("transfer_group") == group),
+                          filters=("destination", "transfer_group"))
+
+    @endpoint("POST", "/transfers/{transfer_id}/reversals")
+    def create_transfer_reversal(self, request: Request, transfer_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"amount", "description", "metadata", "refund_application_fee"})
+        transfer = self._load("transfers", transfer_id, "id")
+        remaining = transfer["amount"] - transfer["amount_reversed"]
+        if remaining <= 0:
+            raise invalid(f"Transfer {transfer_id} has already been fully reversed.", "amount")
+        amount = to_int(params, "amount", minimum=1, default=remaining)
+        assert amount is not None
+        if amount > remaining:
+            raise invalid(f"Reversal amount ({self._money(amount, transfer['currency'])}) is greater than "
+                          f"unreversed amount on transfer ({self._money(remaining, transfer['currency'])})",
+                          "amount", "amount_too_large")
+        reversal = self._new_object(request, "transfer_reversals", {
+            "amount": amount, "balance_transaction": None, "currency": transfer["currency"],
+            "destination_payment_refund": self.sdk.generate_id("pyr_"), "source_refund": None,
+            "transfer": transfer_id, "metadata": merge_metadata({}, params.get("metadata")),
+        })
+        reversal.pop("livemode", None)
+        reversal["balance_transaction"] = self._balance_transaction(request, reversal["id"], amount,
+                                                                    transfer["currency"], "transfer_refund")
+        self._save("transfer_reversals", reversal)
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+        transfer["reversals"] = self._transfer_reversals_list(transfer)
+        self._save("transfers", transfer)
+        self._emit(request, "transfer.reversed", transfer, {"amount_reversed": transfer["amount_reversed"] - amount})
+        return self._render(reversal, params)
+
+    @endpoint("GET", "/transfers/{transfer_id}/reversals")
+    def list_transfer_reversals(self, request: Request, transfer_id: str) -> Response:
+        self._load("transfers", transfer_id, "id")
+        return self._list(request, "transfer_reversals", self._params(request),
+                          lambda r: r["transfer"] == transfer_id, url=f"/v1/transfers/{transfer_id}/reversals")
+
+    @endpoint("GET", "/transfers/{transfer_id}/reversals/{reversal_id}")
+    def retrieve_transfer_reversal(self, request: Request, transfer_id: str, reversal_id: str) -> Response:
+        reversal = self._load("transfer_reversals", reversal_id, "id")
+        if reversal["transfer"] != transfer_id:
+            raise missing("transfer_reversals", reversal_id)
+        return self._render(reversal, self._params(request))
+
+    @endpoint("POST", "/transfers/{transfer_id}/reversals/{reversal_id}")
+    def update_transfer_reversal(self, request: Request, transfer_id: str, reversal_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata"})
+        reversal = self._load("transfer_reversals", reversal_id, "id")
+        if reversal["transfer"] != transfer_id:
+            raise missing("transfer_reversals", reversal_id)
+        reversal["metadata"] = merge_metadata(reversal.get("metadata"), params.get("metadata"))
+        self._save("transfer_reversals", reversal)
+        return self._render(reversal, params)
+
+    # --- webhook endpoints ---------------------------------------------------------------------------------
+    def _webhook_fields(self, params: Mapping[str, Any], endpoint_obj: dict[str, Any]) -> None:
+        if "url" in params:
+            url = to_str(params, "url", required=True) or ""
+            if not re.match(r"^https?://[^\s/]+", url):
+                raise invalid(f"Invalid URL: {url}", "url", "url_invalid")
+            endpoint_obj["url"] = url
+        if "enabled_events" in params:
+            events = params["enabled_events"]
+            if isinstance(events, dict):
+                events = list(events.values())
+            if isinstance(events, str):
+                events = [events]
+            if not events or not all(isinstance(e, str) and e for e in events):
+                raise invalid("Invalid array", "enabled_events")
+            for event in events:
+                if event != "*" and not re.match(r"^[a-z_]+(\.[a-z_]+)+$", event):
+                    raise invalid(f"Invalid enabled_events: {event}", "enabled_events")
+            endpoint_obj["enabled_events"] = list(events)
+        if "description" in params:
+            endpoint_obj["description"] = to_str(params, "description")
+        if "disabled" in params:
+            endpoint_obj["status"] = "disabled" if to_bool(params, "disabled") else "enabled"
+        endpoint_obj["metadata"] = merge_metadata(endpoint_obj.get("metadata"), params.get("metadata"))
+
+    @endpoint("POST", "/webhook_endpoints")
+    def create_webhook_endpoint(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"url", "enabled_events", "description", "metadata", "api_version", "connect"})
+        to_str(params, "url", required=True)
+        if not params.get("enabled_events"):
+            raise invalid("Missing required param: enabled_events.", "enabled_events", "parameter_missing")
+        secret = "whsec_" + self.sdk.random_string(32, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        hook = self._new_object(request, "webhook_endpoints", {
+            "api_version": to_str(params, "api_version"), "application": None, "description": None,
+            "enabled_events": [], "status": "enabled", "url": None, "_secret": secret,
+        })
+        self._webhook_fields(params, hook)
+        self._save("webhook_endpoints", hook)
+        body = self._expand(public(hook), self._expand_list(params))
+        body["secret"] = secret  # as Stripe: only in the create response
+        return Response.json(body)
+
+    @endpoint("GET", "/webhook_endpoints/{we_id}")
+    def retrieve_webhook_endpoint(self, request: Request, we_id: str) -> Response:
+        return self._render(self._load("webhook_endpoints", we_id, "webhook_endpoint"), self._params(request))
+
+    @endpoint("POST", "/webhook_endpoints/{we_id}")
+    def update_webhook_endpoint(self, request: Request, we_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"url", "enabled_events", "description", "metadata", "disabled"})
+        hook = self._load("webhook_endpoints", we_id, "webhook_endpoint")
+        self._webhook_fields(params, hook)
+        self._save("webhook_endpoints", hook)
+        return self._render(hook, params)
+
+    @endpoint("DELETE", "/webhook_endpoints/{we_id}")
+    def delete_webhook_endpoint(self, request: Request, we_id: str) -> Response:
+        hook = self._load("webhook_endpoints", we_id, "webhook_endpoint")
+        self._save("webhook_endpoints", {"id": we_id, "object": "webhook_endpoint", "deleted": True,
+                                         "_seq": hook["_seq"], "created": hook["created"]})
+        return Response.json({"id": we_id, "object": "webhook_endpoint", "deleted": True})
+
+    @endpoint("GET", "/webhook_endpoints")
+    def list_webhook_endpoints(self, request: Request) -> Response:
+        return self._list(request, "webhook_endpoints", self._params(request))
