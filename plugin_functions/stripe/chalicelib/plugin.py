@@ -8,7 +8,8 @@ sees ``/v1/...`` and strips the prefix itself, so both setups work.
 Core covered here: customers, payment methods (test tokens and test card
 numbers), payment intents (manual/automatic capture, 3-D Secure, declines),
 setup intents, charges, refunds, balance and balance transactions, events,
-Connect accounts / account links / transfers / reversals, webhook endpoints with
+Connect accounts / account links / transfers / reversals, products, prices, subscriptions,
+invoices and invoice items, Checkout Sessions, webhook endpoints with
 Stripe-signed delivery (``Stripe-Signature``) through ``sdk.webhooks.deliver``, search, Stripe list pagination, ``expand``, idempotency keys and Stripe's error
 shape.
 
@@ -49,6 +50,14 @@ RESOURCES: dict[str, tuple[str, str, str, str]] = {
     "transfers": ("tr_", "transfer", "/v1/transfers", "transfer"),
     "transfer_reversals": ("trr_", "transfer_reversal", "/v1/transfers", "transfer reversal"),
     "webhook_endpoints": ("we_", "webhook_endpoint", "/v1/webhook_endpoints", "webhook endpoint"),
+    "products": ("prod_", "product", "/v1/products", "product"),
+    "prices": ("price_", "price", "/v1/prices", "price"),
+    "subscriptions": ("sub_", "subscription", "/v1/subscriptions", "subscription"),
+    "subscription_items": ("si_", "subscription_item", "/v1/subscription_items", "subscription item"),
+    "invoices": ("in_", "invoice", "/v1/invoices", "invoice"),
+    "invoice_line_items": ("il_", "line_item", "/v1/invoices", "invoice line item"),
+    "checkout_sessions": ("cs_", "checkout.session", "/v1/checkout/sessions", "checkout.session"),
+    "invoiceitems": ("ii_", "invoiceitem", "/v1/invoiceitems", "invoiceitem"),
 }
 PREFIX_TO_COLLECTION = {prefix: name for name, (prefix, *_rest) in RESOURCES.items()}
 
@@ -1001,6 +1010,8 @@ class StripePlugin(Plugin):
         self._emit(request, "charge.succeeded", charge)
         self._emit(request, "payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded",
                    intent)
+        if intent.get("_invoice") and intent["status"] == "succeeded":
+            self._settle_invoice_intent(request, intent)
         return self._render(intent, params)
 
     def _decline(self, request: Request, intent: dict[str, Any], pm: dict[str, Any], decline_code: str,
@@ -1790,3 +1801,1046 @@ class StripePlugin(Plugin):
     @endpoint("GET", "/webhook_endpoints")
     def list_webhook_endpoints(self, request: Request) -> Response:
         return self._list(request, "webhook_endpoints", self._params(request))
+
+    # --- billing: products, prices, subscriptions, invoices, checkout ------------------------------
+    @staticmethod
+    def _as_list(value: Any, param: str) -> list[Any]:
+        if value is None or value == "":
+            return []
+        if isinstance(value, list):
+            return value
+        if isinstance(value, dict):
+            return [value[k] for k in sorted(value, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        raise invalid(f"Invalid array: {param}", param)
+
+    PRODUCT_FIELDS = {"name", "active", "description", "metadata", "images", "url", "statement_descriptor",
+                      "unit_label", "tax_code", "shippable", "default_price_data", "id", "marketing_features"}
+
+    def _product_fields(self, params: Mapping[str, Any], product: dict[str, Any]) -> None:
+        for name in ("name", "description", "url", "statement_descriptor", "unit_label", "tax_code"):
+            if name in params:
+                product[name] = to_str(params, name)
+        if "active" in params:
+            product["active"] = to_bool(params, "active", True)
+        if "shippable" in params:
+            product["shippable"] = to_bool(params, "shippable")
+        if "images" in params:
+            product["images"] = self._as_list(params["images"], "images")
+        product["metadata"] = merge_metadata(product.get("metadata"), params.get("metadata"))
+
+    def _create_product(self, request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
+        if not to_str(params, "name"):
+            raise invalid("Missing required param: name.", "name", "parameter_missing")
+        product = self._new_object(request, "products", {
+            "active": True, "default_price": None, "description": None, "images": [], "marketing_features": [],
+            "package_dimensions": None, "shippable": None, "statement_descriptor": None, "tax_code": None,
+            "type": "service", "unit_label": None, "url": None, "updated": self._timestamp()})
+        if to_str(params, "id"):
+            if self.sdk.storage.get("products", str(params["id"])):
+                raise invalid("Product already exists.", "id", "resource_already_exists")
+            product["id"] = str(params["id"])
+        self._product_fields(params, product)
+        self._save("products", product)
+        self._emit(request, "product.created", product)
+        return product
+
+    @endpoint("POST", "/products")
+    def create_product(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.PRODUCT_FIELDS)
+        product = self._create_product(request, params)
+        data = params.get("default_price_data")
+        if isinstance(data, dict):
+            price = self._create_price(request, {**data, "product": product["id"]})
+            product["default_price"] = price["id"]
+            self._save("products", product)
+        return self._render(product, params)
+
+    @endpoint("GET", "/products/{product_id}")
+    def retrieve_product(self, request: Request, product_id: str) -> Response:
+        return self._render(self._load("products", product_id), self._params(request))
+
+    @endpoint("POST", "/products/{product_id}")
+    def update_product(self, request: Request, product_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, (self.PRODUCT_FIELDS - {"id", "default_price_data"}) | {"default_price"})
+        product = self._load("products", product_id)
+        before = public(dict(product))
+        self._product_fields(params, product)
+        if "default_price" in params:
+            price_id = to_str(params, "default_price")
+            if price_id and self._load("prices", price_id, "default_price")["product"] != product_id:
+                raise invalid("The default price must belong to this product.", "default_price")
+            product["default_price"] = price_id
+        product["updated"] = self._timestamp()
+        self._save("products", product)
+        self._emit(request, "product.updated", product,
+                   {k: v for k, v in before.items() if product.get(k) != v and k != "updated"})
+        return self._render(product, params)
+
+    @endpoint("DELETE", "/products/{product_id}")
+    def delete_product(self, request: Request, product_id: str) -> Response:
+        product = self._load("products", product_id)
+        if any(p.get("product") == product_id for p in self.sdk.storage.query("prices", limit=None)):
+            raise invalid("This product cannot be deleted because it has one or more user-created prices.")
+        product["deleted"] = True
+        self._save("products", product)
+        self._emit(request, "product.deleted", product)
+        return Response.json({"id": product_id, "object": "product", "deleted": True})
+
+    @endpoint("GET", "/products")
+    def list_products(self, request: Request) -> Response:
+        params = self._params(request)
+        active = to_bool(params, "active") if "active" in params else None
+        ids = self._as_list(params.get("ids"), "ids")
+        return self._list(request, "products", params,
+                          lambda p: (active is None or p["active"] == active) and (not ids or p["id"] in ids),
+                          filters=("active", "ids", "shippable", "url"))
+
+    PRICE_FIELDS = {"unit_amount", "currency", "product", "product_data", "recurring", "active", "nickname",
+                    "metadata", "lookup_key", "billing_scheme", "tax_behavior", "unit_amount_decimal",
+                    "transfer_lookup_key"}
+
+    def _create_price(self, request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
+        currency = (to_str(params, "currency", required=True) or "").lower()
+        unit_amount = to_int(params, "unit_amount", minimum=0, maximum=99999999)
+        if unit_amount is None:
+            if params.get("unit_amount_decimal") not in (None, ""):
+                unit_amount = int(float(str(params["unit_amount_decimal"])))
+            else:
+                raise invalid("Missing required param: unit_amount.", "unit_amount", "parameter_missing")
+        product_id = to_str(params, "product")
+        if product_id:
+            self._load("products", product_id, "product")
+        elif isinstance(params.get("product_data"), dict):
+            product_id = self._create_product(request, params["product_data"])["id"]
+        else:
+            raise invalid("You must specify either `product` or `product_data` when creating a price.",
+                          "product", "parameter_missing")
+        recurring = None
+        if params.get("recurring") not in (None, ""):
+            spec = params["recurring"]
+            if not isinstance(spec, dict):
+                raise invalid("Invalid object", "recurring")
+            interval = to_str(spec, "interval", required=True)
+            if interval not in ("day", "week", "month", "year"):
+                raise invalid("Invalid recurring[interval]: must be one of day, week, month, or year",
+                              "recurring[interval]")
+            recurring = {"interval": interval,
+                         "interval_count": to_int(spec, "interval_count", minimum=1, default=1),
+                         "meter": None, "trial_period_days": None,
+                         "usage_type": to_str(spec, "usage_type") or "licensed"}
+        price = self._new_object(request, "prices", {
+            "active": to_bool(params, "active", True), "billing_scheme": "per_unit", "currency": currency,
+            "custom_unit_amount": None, "lookup_key": to_str(params, "lookup_key"),
+            "nickname": to_str(params, "nickname"), "product": product_id, "recurring": recurring,
+            "tax_behavior": to_str(params, "tax_behavior") or "unspecified", "tiers_mode": None,
+            "transform_quantity": None, "type": "recurring" if recurring else "one_time",
+            "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount),
+            "metadata": merge_metadata({}, params.get("metadata"))})
+        self._save("prices", price)
+        self._emit(request, "price.created", price)
+        return price
+
+    @endpoint("POST", "/prices")
+    def create_price(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.PRICE_FIELDS)
+        return self._render(self._create_price(request, params), params)
+
+    @endpoint("GET", "/prices/{price_id}")
+    def retrieve_price(self, request: Request, price_id: str) -> Response:
+        return self._render(self._load("prices", price_id), self._params(request))
+
+    @endpoint("POST", "/prices/{price_id}")
+    def update_price(self, request: Request, price_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"active", "nickname", "metadata", "lookup_key", "tax_behavior",
+                               "transfer_lookup_key"})
+        price = self._load("prices", price_id)
+        before = public(dict(price))
+        if "active" in params:
+            price["active"] = to_bool(params, "active", True)
+        for name in ("nickname", "lookup_key", "tax_behavior"):
+            if name in params:
+                price[name] = to_str(params, name)
+        price["metadata"] = merge_metadata(price.get("metadata"), params.get("metadata"))
+        self._save("prices", price)
+        self._emit(request, "price.updated", price, {k: v for k, v in before.items() if price.get(k) != v})
+        return self._render(price, params)
+
+    @endpoint("GET", "/prices")
+    def list_prices(self, request: Request) -> Response:
+        params = self._params(request)
+        product = to_str(params, "product")
+        active = to_bool(params, "active") if "active" in params else None
+        kind = to_str(params, "type", choices=("one_time", "recurring"))
+        currency = (to_str(params, "currency") or "").lower() or None
+        lookup_keys = self._as_list(params.get("lookup_keys"), "lookup_keys")
+        return self._list(request, "prices", params,
+                          lambda p: (product is None or p["product"] == product)
+                          and (active is None or p["active"] == active) and (kind is None or p["type"] == kind)
+                          and (currency is None or p["currency"] == currency)
+                          and (not lookup_keys or p.get("lookup_key") in lookup_keys),
+                          filters=("product", "active", "type", "currency", "lookup_keys", "recurring"))
+
+    # --- subscriptions & invoices ----------------------------------------------------------------------
+    @staticmethod
+    def _add_interval(ts: int, interval: str, count: int) -> int:
+        import calendar
+        from datetime import datetime, timezone
+        if interval == "day":
+            return ts + 86400 * count
+        if interval == "week":
+            return ts + 7 * 86400 * count
+        start = datetime.fromtimestamp(ts, tz=timezone.utc)
+        months = count * (12 if interval == "year" else 1)
+        month_index = start.month - 1 + months
+        year, month = start.year + month_index // 12, month_index % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return int(start.replace(year=year, month=month, day=day).timestamp())
+
+    SUBSCRIPTION_FIELDS = {"customer", "items", "default_payment_method", "trial_period_days", "trial_end",
+                           "metadata", "description", "cancel_at_period_end", "payment_behavior", "currency",
+                           "collection_method", "days_until_due", "off_session", "payment_settings",
+                           "proration_behavior", "expand", "coupon", "discounts", "automatic_tax",
+                           "billing_cycle_anchor"}
+
+    def _subscription_items(self, request: Request, sub_id: str, items: list[Any]) -> list[dict[str, Any]]:
+        if not items:
+            raise invalid("Missing required param: items.", "items", "parameter_missing")
+        built = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise invalid("Invalid object", f"items[{index}]")
+            price_id = to_str(item, "price")
+            if price_id:
+                price = self._load("prices", price_id, f"items[{index}][price]")
+            elif isinstance(item.get("price_data"), dict):
+                price = self._create_price(request, item["price_data"])
+            else:
+                raise invalid("Missing required param: items[0][price].", f"items[{index}][price]",
+                              "parameter_missing")
+            if price["type"] != "recurring":
+                raise invalid("The price specified is set to `type=one_time` but this field only accepts prices "
+                              "with `type=recurring`.", f"items[{index}][price]")
+            built.append(public(self._new_object(request, "subscription_items", {
+                "price": public(price), "plan": None, "quantity": to_int(item, "quantity", minimum=1, default=1),
+                "subscription": sub_id, "discounts": [], "tax_rates": [],
+                "metadata": merge_metadata({}, item.get("metadata"))})))
+        currencies = {i["price"]["currency"] for i in built}
+        if len(currencies) > 1:
+            raise invalid("All prices on a subscription must have the same currency.", "items")
+        return built
+
+    def _default_pm(self, subscription: Mapping[str, Any]) -> str | None:
+        if subscription.get("default_payment_method"):
+            return subscription["default_payment_method"]
+        customer = self.sdk.storage.get("customers", subscription["customer"]) or {}
+        return (customer.get("invoice_settings") or {}).get("default_payment_method")
+
+    def _new_invoice(self, request: Request, subscription: dict[str, Any], reason: str) -> dict[str, Any]:
+        start, end = subscription["current_period_start"], subscription["current_period_end"]
+        trialing = subscription["status"] == "trialing"
+        invoice = self._new_object(request, "invoices", {
+            "account_country": "US", "account_name": None, "amount_due": 0, "amount_paid": 0,
+            "amount_remaining": 0, "amount_overpaid": 0, "attempt_count": 0, "attempted": False,
+            "auto_advance": False, "billing_reason": reason, "collection_method": "charge_automatically",
+            "currency": subscription["currency"], "customer": subscription["customer"],
+            "customer_email": (self.sdk.storage.get("customers", subscription["customer"]) or {}).get("email"),
+            "default_payment_method": None, "description": None, "due_date": None, "ending_balance": 0,
+            "hosted_invoice_url": None, "invoice_pdf": None, "last_finalization_error": None,
+            "lines": None, "next_payment_attempt": None, "number": None, "paid": False,
+            "paid_out_of_band": False, "payment_intent": None, "confirmation_secret": None,
+            "period_start": start, "period_end": end,
+            "parent": {"type": "subscription_details", "quote_details": None,
+                       "subscription_details": {"metadata": dict(subscription.get("metadata") or {}),
+                                                "subscription": subscription["id"]}},
+            "starting_balance": 0, "status": "draft", "status_transitions": {
+                "finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None},
+            "subscription": subscription["id"], "subtotal": 0, "total": 0, "webhooks_delivered_at": None})
+        lines = []
+        for item in subscription["items"]["data"]:
+            price = item["price"]
+            amount = 0 if trialing else price["unit_amount"] * item["quantity"]
+            line = public(self._new_object(request, "invoice_line_items", {
+                "amount": amount, "currency": price["currency"], "description":
+                f"{'Trial period for ' if trialing else ''}{item['quantity']} × "
+                f"{(self.sdk.storage.get('products', price['product']) or {}).get('name', price['product'])}",
+                "invoice": invoice["id"], "period": {"start": start, "end": end}, "price": price,
+                "pricing": {"price_details": {"price": price["id"], "product": price["product"]},
+                            "type": "price_details", "unit_amount_decimal": price["unit_amount_decimal"]},
+                "quantity": item["quantity"], "subscription": subscription["id"], "subscription_item": item["id"],
+                "type": "subscription"}))
+            line.pop("created", None)
+            lines.append(line)
+        total = sum(line["amount"] for line in lines)
+        invoice["lines"] = {"object": "list", "data": lines, "has_more": False,
+                            "url": f"/v1/invoices/{invoice['id']}/lines", "total_count": len(lines)}
+        invoice.update({"amount_due": total, "amount_remaining": total, "subtotal": total, "total": total,
+                        "subtotal_excluding_tax": total, "total_excluding_tax": total})
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.created", invoice)
+        # finalize at once (Stripe finalizes a subscription's first invoice immediately)
+        return self._finalize_invoice(request, invoice)
+
+    def _finalize_invoice(self, request: Request, invoice: dict[str, Any]) -> dict[str, Any]:
+        invoice["status"] = "open"
+        invoice["number"] = f"{invoice['id'][3:11].upper()}-{self._next_seq():04d}"
+        invoice["status_transitions"]["finalized_at"] = self._timestamp()
+        invoice["hosted_invoice_url"] = f"https://invoice.stripe.com/i/{invoice['id']}"
+        invoice["invoice_pdf"] = f"https://pay.stripe.com/invoice/{invoice['id']}/pdf"
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.finalized", invoice)
+        return invoice
+
+    def _mark_invoice_paid(self, request: Request, invoice: dict[str, Any]) -> None:
+        invoice.update({"status": "paid", "paid": True, "amount_paid": invoice["amount_due"],
+                        "amount_remaining": 0})
+        invoice["status_transitions"]["paid_at"] = self._timestamp()
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.paid", invoice)
+        self._emit(request, "invoice.payment_succeeded", invoice)
+
+    def _attempt_invoice(self, request: Request, invoice: dict[str, Any], pm_id: str | None) -> StripeError | None:
+        """Try to pay an open invoice. Returns the card error on failure (the invoice stays open)."""
+        if invoice["amount_due"] == 0:
+            self._mark_invoice_paid(request, invoice)
+            return None
+        invoice["attempted"] = True
+        invoice["attempt_count"] += 1
+        if not pm_id:
+            self._save("invoices", invoice)
+            self._emit(request, "invoice.payment_failed", invoice)
+            return invalid("This customer has no attached payment source or default payment method. Please "
+                           "consider adding a default payment method.")
+        intent = self._invoice_intent(request, invoice)
+        intent.pop("_invoice", None)  # paid here, not through the confirm hook
+        try:
+            self._confirm(request, intent, {"payment_method": pm_id, "off_session": "true"})
+        except StripeError as exc:
+            self._save("invoices", invoice)
+            self._emit(request, "invoice.payment_failed", invoice)
+            return exc
+        intent = self.sdk.storage.get("payment_intents", intent["id"])
+        charge = self.sdk.storage.get("charges", intent["latest_charge"]) if intent else None
+        if charge is not None:
+            charge["invoice"] = invoice["id"]
+            self._save("charges", charge)
+        invoice["charge"] = intent["latest_charge"] if intent else None
+        invoice["default_payment_method"] = None
+        self._mark_invoice_paid(request, invoice)
+        return None
+
+    def _invoice_intent(self, request: Request, invoice: dict[str, Any]) -> dict[str, Any]:
+        """The invoice's PaymentIntent (created on first use)."""
+        intent = self.sdk.storage.get("payment_intents", invoice["payment_intent"]) \
+            if invoice.get("payment_intent") else None
+        if not intent:
+            intent = self._new_object(request, "payment_intents", {
+                "amount": invoice["amount_due"], "amount_capturable": 0, "amount_details": {"tip": {}},
+                "amount_received": 0, "application": None, "application_fee_amount": None,
+                "automatic_payment_methods": None, "canceled_at": None, "cancellation_reason": None,
+                "capture_method": "automatic", "client_secret": None, "confirmation_method": "automatic",
+                "currency": invoice["currency"], "customer": invoice["customer"],
+                "description": {"subscription_create": "Subscription creation", "manual": invoice.get(
+                    "description")}.get(invoice["billing_reason"], "Subscription update"),
+                "last_payment_error": None, "latest_charge": None,
+                "next_action": None, "on_behalf_of": None, "payment_method": None, "payment_method_options": {},
+                "payment_method_types": ["card"], "processing": None, "receipt_email": None, "review": None,
+                "setup_future_usage": "off_session", "shipping": None, "source": None,
+                "statement_descriptor": None, "statement_descriptor_suffix": None,
+                "status": "requires_payment_method", "transfer_data": None, "transfer_group": None})
+            intent["client_secret"] = f"{intent['id']}_secret_{self.sdk.random_string(24)}"
+            self._save("payment_intents", intent)
+            self._emit(request, "payment_intent.created", intent)
+            invoice["payment_intent"] = intent["id"]
+            invoice["confirmation_secret"] = {"client_secret": intent["client_secret"], "type": "payment_intent"}
+        return intent
+
+    def _settle_invoice_intent(self, request: Request, intent: dict[str, Any]) -> None:
+        invoice = self.sdk.storage.get("invoices", intent["_invoice"])
+        if invoice is None or invoice["status"] != "open":
+            return
+        charge = self.sdk.storage.get("charges", intent["latest_charge"])
+        if charge is not None:
+            charge["invoice"] = invoice["id"]
+            self._save("charges", charge)
+        invoice["charge"] = intent["latest_charge"]
+        invoice["attempted"], invoice["attempt_count"] = True, invoice["attempt_count"] + 1
+        self._mark_invoice_paid(request, invoice)
+        subscription = self.sdk.storage.get("subscriptions", invoice["subscription"]) \
+            if invoice.get("subscription") else None
+        if subscription and subscription["status"] in ("incomplete", "past_due"):
+            self._set_sub_status(request, subscription, "active")
+
+    def _set_sub_status(self, request: Request, subscription: dict[str, Any], status: str) -> None:
+        if subscription["status"] != status:
+            previous = {"status": subscription["status"]}
+            subscription["status"] = status
+            self._save("subscriptions", subscription)
+            self._emit(request, "customer.subscription.updated", subscription, previous)
+
+    def _create_subscription(self, request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
+        customer_id = to_str(params, "customer", required=True)
+        customer = self._load("customers", customer_id, "customer")
+        pm_id = to_str(params, "default_payment_method")
+        if pm_id:
+            pm = self._resolve_payment_method(request, pm_id, "default_payment_method")
+            if pm.get("customer") not in (None, customer_id):
+                raise invalid(f"The customer does not have a payment method with the ID {pm['id']}. The payment "
+                              "method must be attached to the customer.", "default_payment_method",
+                              "resource_missing")
+            if not pm.get("customer"):
+                pm["customer"] = customer_id
+                self._save("payment_methods", pm)
+                self._emit(request, "payment_method.attached", pm)
+            pm_id = pm["id"]
+        trial_days = to_int(params, "trial_period_days", minimum=0, maximum=730)
+        now = self._timestamp()
+        sub_id = self.sdk.generate_id("sub_")
+        items = self._subscription_items(request, sub_id, self._as_list(params.get("items"), "items"))
+        recurring = items[0]["price"]["recurring"]
+        trial_end = to_int(params, "trial_end") if str(params.get("trial_end", "")) not in ("", "now") else None
+        if trial_days:
+            trial_end = now + trial_days * 86400
+        period_end = trial_end or self._add_interval(now, recurring["interval"], recurring["interval_count"])
+        for item in items:
+            item["current_period_start"], item["current_period_end"] = now, period_end
+        subscription = self._new_object(request, "subscriptions", {
+            "application": None, "application_fee_percent": None, "automatic_tax": {"enabled": False},
+            "billing_cycle_anchor": period_end if trial_end else now, "billing_thresholds": None, "cancel_at": None,
+            "cancel_at_period_end": to_bool(params, "cancel_at_period_end"), "canceled_at": None,
+            "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+            "collection_method": "charge_automatically", "currency": items[0]["price"]["currency"],
+            "current_period_start": now, "current_period_end": period_end, "customer": customer["id"],
+            "days_until_due": None, "default_payment_method": pm_id, "description": to_str(params, "description"),
+            "discounts": [], "ended_at": None,
+            "items": {"object": "list", "data": items, "has_more": False, "total_count": len(items),
+                      "url": f"/v1/subscription_items?subscription={sub_id}"},
+            "latest_invoice": None, "pause_collection": None, "pending_setup_intent": None,
+            "pending_update": None, "start_date": now, "status": "trialing" if trial_end else "incomplete",
+            "trial_end": trial_end, "trial_start": now if trial_end else None,
+            "metadata": merge_metadata({}, params.get("metadata"))})
+        subscription["id"] = sub_id
+        self._save("subscriptions", subscription)
+        self._emit(request, "customer.subscription.created", subscription)
+        invoice = self._new_invoice(request, subscription, "subscription_create")
+        subscription["latest_invoice"] = invoice["id"]
+        self._save("subscriptions", subscription)
+        behavior = to_str(params, "payment_behavior",
+                          choices=("allow_incomplete", "default_incomplete", "error_if_incomplete",
+                                   "pending_if_incomplete")) or "allow_incomplete"
+        if behavior == "default_incomplete" and invoice["amount_due"] > 0:
+            # Stripe's recommended flow: the client confirms latest_invoice's PaymentIntent itself
+            # (confirmation_secret); its success pays the invoice and activates the subscription.
+            intent = self._invoice_intent(request, invoice)
+            intent["_invoice"] = invoice["id"]
+            if self._default_pm(subscription):
+                intent["payment_method"] = self._default_pm(subscription)
+                intent["status"] = "requires_confirmation"
+            self._save("payment_intents", intent)
+            self._save("invoices", invoice)
+            return subscription
+        error = self._attempt_invoice(request, invoice, self._default_pm(subscription))
+        if error is None:
+            if subscription["status"] == "incomplete":
+                self._set_sub_status(request, subscription, "active")
+        elif behavior == "error_if_incomplete":
+            raise error
+        return subscription
+
+    @endpoint("POST", "/subscriptions")
+    def create_subscription(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.SUBSCRIPTION_FIELDS)
+        return self._render(self._create_subscription(request, params), params)
+
+    @endpoint("GET", "/subscriptions/{sub_id}")
+    def retrieve_subscription(self, request: Request, sub_id: str) -> Response:
+        return self._render(self._load("subscriptions", sub_id), self._params(request))
+
+    @endpoint("POST", "/subscriptions/{sub_id}")
+    def update_subscription(self, request: Request, sub_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"cancel_at_period_end", "metadata", "description", "default_payment_method",
+                               "proration_behavior", "payment_behavior", "cancel_at", "cancellation_details"})
+        subscription = self._load("subscriptions", sub_id)
+        if subscription["status"] in ("canceled", "incomplete_expired"):
+            raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
+        previous: dict[str, Any] = {}
+        if "cancel_at_period_end" in params:
+            flag = to_bool(params, "cancel_at_period_end")
+            if flag != subscription["cancel_at_period_end"]:
+                previous["cancel_at_period_end"] = subscription["cancel_at_period_end"]
+                previous["cancel_at"] = subscription["cancel_at"]
+                subscription["cancel_at_period_end"] = flag
+                subscription["cancel_at"] = subscription["current_period_end"] if flag else None
+                subscription["canceled_at"] = self._timestamp() if flag else None
+        if "description" in params:
+            previous["description"] = subscription["description"]
+            subscription["description"] = to_str(params, "description")
+        if "default_payment_method" in params:
+            pm_id = to_str(params, "default_payment_method")
+            if pm_id:
+                pm = self._load("payment_methods", pm_id, "default_payment_method")
+                if pm.get("customer") != subscription["customer"]:
+                    raise invalid(f"The customer does not have a payment method with the ID {pm_id}. The "
+                                  "payment method must be attached to the customer.", "default_payment_method",
+                                  "resource_missing")
+            previous["default_payment_method"] = subscription["default_payment_method"]
+            subscription["default_payment_method"] = pm_id
+        if "metadata" in params:
+            previous["metadata"] = dict(subscription["metadata"])
+            subscription["metadata"] = merge_metadata(subscription["metadata"], params["metadata"])
+        self._save("subscriptions", subscription)
+        self._emit(request, "customer.subscription.updated", subscription, previous)
+        return self._render(subscription, params)
+
+    @endpoint("DELETE", "/subscriptions/{sub_id}")
+    def cancel_subscription(self, request: Request, sub_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"invoice_now", "prorate", "cancellation_details"})
+        subscription = self._load("subscriptions", sub_id)
+        if subscription["status"] == "canceled":
+            raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
+        now = self._timestamp()
+        subscription.update({"status": "canceled", "canceled_at": now, "ended_at": now,
+                             "cancellation_details": {"comment": None, "feedback": None,
+                                                      "reason": "cancellation_requested"}})
+        self._save("subscriptions", subscription)
+        self._emit(request, "customer.subscription.deleted", subscription)
+        return self._render(subscription, params)
+
+    @endpoint("GET", "/subscriptions")
+    def list_subscriptions(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        price = to_str(params, "price")
+        status = to_str(params, "status") or None
+        return self._list(request, "subscriptions", params,
+                          lambda s: (customer is None or s["customer"] == customer)
+                          and (price is None or any(i["price"]["id"] == price for i in s["items"]["data"]))
+                          and (status == "all" or (s["status"] != "canceled" if status is None
+                                                   else s["status"] == status)),
+                          filters=("customer", "price", "status", "collection_method", "current_period_end",
+                                   "current_period_start"))
+
+    @endpoint("GET", "/invoices/{invoice_id}")
+    def retrieve_invoice(self, request: Request, invoice_id: str) -> Response:
+        return self._render(self._load("invoices", invoice_id), self._params(request))
+
+    @endpoint("GET", "/invoices/{invoice_id}/lines")
+    def list_invoice_lines(self, request: Request, invoice_id: str) -> Response:
+        invoice = self._load("invoices", invoice_id)
+        return Response.json({**invoice["lines"], "total_count": None} | {"url": f"/v1/invoices/{invoice_id}/lines"})
+
+    @endpoint("GET", "/invoices")
+    def list_invoices(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        subscription = to_str(params, "subscription")
+        status = to_str(params, "status", choices=("draft", "open", "paid", "uncollectible", "void"))
+        return self._list(request, "invoices", params,
+                          lambda i: (customer is None or i["customer"] == customer)
+                          and (subscription is None or i.get("subscription") == subscription)
+                          and (status is None or i["status"] == status),
+                          filters=("customer", "subscription", "status", "collection_method", "due_date"))
+
+    @endpoint("POST", "/invoices/{invoice_id}/pay")
+    def pay_invoice(self, request: Request, invoice_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"payment_method", "off_session", "paid_out_of_band", "forgive", "source",
+                               "mandate"})
+        invoice = self._load("invoices", invoice_id)
+        if invoice["status"] == "draft":
+            self._finalize_invoice(request, invoice)
+            if invoice["status"] == "paid":
+                return self._render(invoice, params)
+        if invoice["status"] != "open":
+            raise invalid(f"Invoice is already {invoice['status']}" if invoice["status"] == "paid" else
+                          f"You can only pay an open invoice; this invoice is {invoice['status']}.",
+                          None, "invoice_not_open" if invoice["status"] != "paid" else None)
+        subscription = self.sdk.storage.get("subscriptions", invoice["subscription"]) \
+            if invoice.get("subscription") else None
+        if to_bool(params, "paid_out_of_band"):
+            invoice["paid_out_of_band"] = True
+            self._mark_invoice_paid(request, invoice)
+            error = None
+        else:
+            pm_id = to_str(params, "payment_method")
+            if pm_id:
+                pm = self._resolve_payment_method(request, pm_id, "payment_method")
+                if not pm.get("customer"):
+                    pm["customer"] = invoice["customer"]
+                    self._save("payment_methods", pm)
+                pm_id = pm["id"]
+            elif invoice.get("default_payment_method"):
+                pm_id = invoice["default_payment_method"]
+            else:
+                pm_id = self._default_pm(subscription) if subscription else (
+                    (self.sdk.storage.get("customers", invoice["customer"]) or {}).get("invoice_settings")
+                    or {}).get("default_payment_method")
+            error = self._attempt_invoice(request, invoice, pm_id)
+        if error is not None:
+            raise error
+        if subscription and subscription["status"] in ("incomplete", "past_due"):
+            self._set_sub_status(request, subscription, "active")
+        return self._render(invoice, params)
+
+    # --- checkout sessions ------------------------------------------------------------------------------
+    CHECKOUT_FIELDS = {"mode", "line_items", "success_url", "cancel_url", "customer", "customer_email",
+                       "client_reference_id", "metadata", "payment_method_types", "subscription_data",
+                       "payment_intent_data", "allow_promotion_codes", "expires_at", "ui_mode", "return_url",
+                       "customer_creation", "locale", "billing_address_collection", "currency"}
+
+    @endpoint("POST", "/checkout/sessions")
+    def create_checkout_session(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.CHECKOUT_FIELDS)
+        mode = to_str(params, "mode", required=True, choices=("payment", "subscription", "setup"))
+        if mode == "setup":
+            raise invalid("Checkout `mode=setup` is not supported by this mock.", "mode")
+        ui_mode = to_str(params, "ui_mode") or "hosted"
+        if ui_mode == "hosted" and not to_str(params, "success_url"):
+            raise invalid("Missing required param: success_url.", "success_url", "parameter_missing")
+        customer_id = to_str(params, "customer")
+        if customer_id:
+            self._load("customers", customer_id, "customer")
+        raw_items = self._as_list(params.get("line_items"), "line_items")
+        if not raw_items:
+            raise invalid("Missing required param: line_items.", "line_items", "parameter_missing")
+        lines = []
+        for index, item in enumerate(raw_items):
+            if not isinstance(item, dict):
+                raise invalid("Invalid object", f"line_items[{index}]")
+            price_id = to_str(item, "price")
+            if price_id:
+                price = self._load("prices", price_id, f"line_items[{index}][price]")
+            elif isinstance(item.get("price_data"), dict):
+                price = self._create_price(request, item["price_data"])
+            else:
+                raise invalid(f"Missing required param: line_items[{index}][price].",
+                              f"line_items[{index}][price]", "parameter_missing")
+            quantity = to_int(item, "quantity", minimum=1, maximum=999999)
+            if quantity is None:
+                raise invalid(f"Missing required param: line_items[{index}][quantity].",
+                              f"line_items[{index}][quantity]", "parameter_missing")
+            if mode == "payment" and price["type"] == "recurring":
+                raise invalid("You must be in `subscription` mode to use recurring prices.",
+                              f"line_items[{index}][price]")
+            if mode == "subscription" and price["type"] != "recurring":
+                pass  # one-time prices are added to the first invoice by Stripe; the mock ignores that nuance
+            lines.append({"price": public(price), "quantity": quantity})
+        if mode == "subscription" and not any(line["price"]["type"] == "recurring" for line in lines):
+            raise invalid("You must specify at least one recurring price in `subscription` mode.", "line_items")
+        currency = lines[0]["price"]["currency"]
+        total = sum(line["price"]["unit_amount"] * line["quantity"] for line in lines)
+        now = self._timestamp()
+        session = self._new_object(request, "checkout_sessions", {
+            "after_expiration": None, "allow_promotion_codes": to_bool(params, "allow_promotion_codes"),
+            "amount_subtotal": total, "amount_total": total, "billing_address_collection": None,
+            "cancel_url": to_str(params, "cancel_url"), "client_reference_id": to_str(params, "client_reference_id"),
+            "client_secret": None, "currency": currency, "customer": customer_id,
+            "customer_creation": None if customer_id or mode == "subscription" else "if_required",
+            "customer_details": None, "customer_email": to_str(params, "customer_email"),
+            "expires_at": to_int(params, "expires_at") or now + 86400, "invoice": None, "locale": None,
+            "mode": mode, "payment_intent": None, "payment_link": None, "payment_method_collection": "always",
+            "payment_method_types": self._as_list(params.get("payment_method_types"), "payment_method_types")
+            or ["card"], "payment_status": "unpaid", "return_url": to_str(params, "return_url"),
+            "setup_intent": None, "status": "open", "subscription": None,
+            "success_url": to_str(params, "success_url"), "total_details": {
+                "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": ui_mode, "url": None, "metadata": merge_metadata({}, params.get("metadata")),
+            "_line_items": lines,
+            "_subscription_data": params.get("subscription_data") if isinstance(
+                params.get("subscription_data"), dict) else {},
+            "_payment_intent_data": params.get("payment_intent_data") if isinstance(
+                params.get("payment_intent_data"), dict) else {}})
+        session["id"] = self.sdk.generate_id("cs_test_" if request.sandbox else "cs_live_")
+        if ui_mode == "hosted":
+            session["url"] = f"https://checkout.stripe.com/c/pay/{session['id']}"
+        else:
+            session["client_secret"] = f"{session['id']}_secret_{self.sdk.random_string(24)}"
+        self._save("checkout_sessions", session)
+        return self._render(session, params)
+
+    @endpoint("GET", "/checkout/sessions/{session_id}")
+    def retrieve_checkout_session(self, request: Request, session_id: str) -> Response:
+        return self._render(self._load("checkout_sessions", session_id, "session"), self._params(request))
+
+    @endpoint("GET", "/checkout/sessions/{session_id}/line_items")
+    def list_checkout_line_items(self, request: Request, session_id: str) -> Response:
+        session = self._load("checkout_sessions", session_id, "session")
+        data = []
+        for index, line in enumerate(session["_line_items"]):
+            price, amount = line["price"], line["price"]["unit_amount"] * line["quantity"]
+            product = self.sdk.storage.get("products", price["product"]) or {}
+            data.append({"id": f"li_{session['id'][-16:]}{index:02d}", "object": "item",
+                         "amount_discount": 0, "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
+                         "currency": price["currency"], "description": product.get("name"), "price": price,
+                         "quantity": line["quantity"]})
+        return Response.json({"object": "list", "data": data, "has_more": False,
+                              "url": f"/v1/checkout/sessions/{session_id}/line_items"})
+
+    @endpoint("GET", "/checkout/sessions")
+    def list_checkout_sessions(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        status = to_str(params, "status", choices=("open", "complete", "expired"))
+        payment_intent = to_str(params, "payment_intent")
+        subscription = to_str(params, "subscription")
+        return self._list(request, "checkout_sessions", params,
+                          lambda s: (customer is None or s["customer"] == customer)
+                          and (status is None or s["status"] == status)
+                          and (payment_intent is None or s["payment_intent"] == payment_intent)
+                          and (subscription is None or s["subscription"] == subscription),
+                          filters=("customer", "status", "payment_intent", "subscription", "customer_details",
+                                   "payment_link"))
+
+    @endpoint("POST", "/checkout/sessions/{session_id}/expire")
+    def expire_checkout_session(self, request: Request, session_id: str) -> Response:
+        params = self._params(request)
+        session = self._load("checkout_sessions", session_id, "session")
+        if session["status"] != "open":
+            raise invalid(f"Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout "
+                          f"Session has a status of \"{session['status']}\".")
+        session.update({"status": "expired", "url": None})
+        self._save("checkout_sessions", session)
+        self._emit(request, "checkout.session.expired", session)
+        return self._render(session, params)
+
+    @endpoint("POST", "/test_helpers/checkout/sessions/{session_id}/complete")
+    def complete_checkout_session(self, request: Request, session_id: str) -> Response:
+        """Mock-only: stands in for the customer paying on the hosted page."""
+        params = self._params(request)
+        check_unknown(params, {"payment_method", "email", "name"})
+        session = self._load("checkout_sessions", session_id, "session")
+        if session["status"] != "open":
+            raise invalid(f"This Checkout Session is {session['status']} and can no longer be completed.",
+                          None, "checkout_session_unexpected_state")
+        pm = self._resolve_payment_method(request, to_str(params, "payment_method") or "pm_card_visa",
+                                          "payment_method")
+        email = to_str(params, "email") or session["customer_email"]
+        customer_id = session["customer"]
+        if not customer_id and session["mode"] == "subscription":
+            customer = self._new_object(request, "customers", {
+                "address": None, "balance": 0, "currency": None, "default_source": None, "delinquent": False,
+                "description": None, "discount": None, "email": email, "invoice_prefix": None,
+                "invoice_settings": {"custom_fields": None, "default_payment_method": None, "footer": None,
+                                     "rendering_options": None},
+                "name": to_str(params, "name"), "next_invoice_sequence": 1, "phone": None,
+                "preferred_locales": [], "shipping": None, "tax_exempt": "none", "test_clock": None})
+            self._save("customers", customer)
+            self._emit(request, "customer.created", customer)
+            customer_id = customer["id"]
+        if customer_id and not pm.get("customer"):
+            pm["customer"] = customer_id
+            self._save("payment_methods", pm)
+            self._emit(request, "payment_method.attached", pm)
+        if session["mode"] == "payment":
+            data = session["_payment_intent_data"]
+            intent_params: dict[str, Any] = {
+                "amount": str(session["amount_total"]), "currency": session["currency"],
+                "payment_method": pm["id"], "metadata": data.get("metadata") or {}}
+            if customer_id:
+                intent_params["customer"] = customer_id
+            if data.get("capture_method"):
+                intent_params["capture_method"] = data["capture_method"]
+            if data.get("description"):
+                intent_params["description"] = data["description"]
+            intent = self._checkout_intent(request, intent_params)
+            session["payment_intent"] = intent["id"]
+            self._save("checkout_sessions", session)
+            self._confirm(request, intent, {})  # raises the card error; the session stays open
+            session["payment_status"] = "paid"
+        else:
+            sub_data = session["_subscription_data"]
+            items = [{"price": line["price"]["id"], "quantity": str(line["quantity"])}
+                     for line in session["_line_items"] if line["price"]["type"] == "recurring"]
+            sub_params: dict[str, Any] = {"customer": customer_id, "items": items,
+                                          "default_payment_method": pm["id"],
+                                          "payment_behavior": "error_if_incomplete",
+                                          "metadata": sub_data.get("metadata") or {}}
+            if sub_data.get("trial_period_days"):
+                sub_params["trial_period_days"] = sub_data["trial_period_days"]
+            subscription = self._create_subscription(request, sub_params)
+            session["subscription"] = subscription["id"]
+            session["invoice"] = subscription["latest_invoice"]
+            session["payment_status"] = "no_payment_required" if subscription["status"] == "trialing" else "paid"
+        session.update({"status": "complete", "customer": customer_id, "url": None, "customer_details": {
+            "address": None, "email": email, "name": to_str(params, "name"), "phone": None,
+            "tax_exempt": "none", "tax_ids": []}})
+        self._save("checkout_sessions", session)
+        self._emit(request, "checkout.session.completed", session)
+        return self._render(session, params)
+
+    def _checkout_intent(self, request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
+        intent = self._new_object(request, "payment_intents", {
+            "amount": int(params["amount"]), "amount_capturable": 0, "amount_details": {"tip": {}},
+            "amount_received": 0, "application": None, "application_fee_amount": None,
+            "automatic_payment_methods": None, "canceled_at": None, "cancellation_reason": None,
+            "capture_method": params.get("capture_method") or "automatic_async", "client_secret": None,
+            "confirmation_method": "automatic", "currency": params["currency"],
+            "customer": params.get("customer"), "description": params.get("description"),
+            "last_payment_error": None, "latest_charge": None, "next_action": None, "on_behalf_of": None,
+            "payment_method": params["payment_method"], "payment_method_options": {},
+            "payment_method_types": ["card"], "processing": None, "receipt_email": None, "review": None,
+            "setup_future_usage": None, "shipping": None, "source": None, "statement_descriptor": None,
+            "statement_descriptor_suffix": None, "status": "requires_confirmation", "transfer_data": None,
+            "transfer_group": None, "metadata": merge_metadata({}, params.get("metadata"))})
+        intent["client_secret"] = f"{intent['id']}_secret_{self.sdk.random_string(24)}"
+        self._save("payment_intents", intent)
+        self._emit(request, "payment_intent.created", intent)
+        return intent
+
+    # --- one-off invoices: invoice items, drafts, finalize / void / delete -------------------------------
+    def _invoiceitem_line(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        price = item.get("price")
+        return {"id": f"il_{item['id'][3:]}", "object": "line_item", "amount": item["amount"],
+                "currency": item["currency"], "description": item.get("description"),
+                "invoice": item.get("invoice"), "invoice_item": item["id"], "livemode": item["livemode"],
+                "metadata": dict(item.get("metadata") or {}), "period": item["period"], "price": price,
+                "quantity": item["quantity"], "subscription": None, "type": "invoiceitem"}
+
+    def _recompute_invoice(self, invoice: dict[str, Any]) -> None:
+        items = [i for i in self.sdk.storage.query("invoiceitems", limit=None)
+                 if i.get("invoice") == invoice["id"] and not i.get("deleted")]
+        items.sort(key=lambda i: i.get("_seq", 0))
+        lines = [self._invoiceitem_line(i) for i in items]
+        total = sum(line["amount"] for line in lines)
+        invoice["lines"] = {"object": "list", "data": lines, "has_more": False,
+                            "url": f"/v1/invoices/{invoice['id']}/lines", "total_count": len(lines)}
+        invoice.update({"amount_due": total, "amount_remaining": total, "subtotal": total, "total": total,
+                        "subtotal_excluding_tax": total, "total_excluding_tax": total})
+
+    INVOICEITEM_FIELDS = {"customer", "price", "amount", "currency", "quantity", "description", "invoice",
+                          "metadata", "period", "pricing", "unit_amount_decimal", "discountable", "tax_rates",
+                          "subscription"}
+
+    @endpoint("POST", "/invoiceitems")
+    def create_invoiceitem(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.INVOICEITEM_FIELDS)
+        customer_id = to_str(params, "customer", required=True)
+        self._load("customers", customer_id, "customer")
+        quantity = to_int(params, "quantity", minimum=1, default=1) or 1
+        pricing = params.get("pricing") if isinstance(params.get("pricing"), dict) else {}
+        price_id = to_str(params, "price") or pricing.get("price")
+        price = None
+        if price_id:
+            price = public(self._load("prices", price_id, "price"))
+            if price["type"] != "one_time":
+                raise invalid("The price specified is set to `type=recurring` but this field only accepts prices "
+                              "with `type=one_time`.", "price")
+            currency, amount = price["currency"], price["unit_amount"] * quantity
+        else:
+            currency = (to_str(params, "currency", required=True) or "").lower()
+            amount = to_int(params, "amount", required=True, minimum=-99999999, maximum=99999999) or 0
+        invoice_id = to_str(params, "invoice")
+        if invoice_id:
+            invoice = self._load("invoices", invoice_id, "invoice")
+            if invoice["status"] != "draft" or invoice["customer"] != customer_id:
+                raise invalid(f"You can only add invoice items to draft invoices of this customer; {invoice_id} "
+                              f"is {invoice['status']}.", "invoice")
+        now = self._timestamp()
+        item = self._new_object(request, "invoiceitems", {
+            "amount": amount, "currency": currency, "customer": customer_id, "date": now,
+            "description": to_str(params, "description") or (
+                (self.sdk.storage.get("products", price["product"]) or {}).get("name") if price else None),
+            "discountable": True, "invoice": invoice_id, "period": {"start": now, "end": now},
+            "price": price, "proration": False, "quantity": quantity, "subscription": None,
+            "unit_amount": amount // quantity if price is None else price["unit_amount"],
+            "metadata": merge_metadata({}, params.get("metadata"))})
+        item.pop("created", None)
+        self._save("invoiceitems", item)
+        if invoice_id:
+            self._recompute_invoice(invoice)
+            self._save("invoices", invoice)
+        self._emit(request, "invoiceitem.created", item)
+        return self._render(item, params)
+
+    @endpoint("GET", "/invoiceitems/{item_id}")
+    def retrieve_invoiceitem(self, request: Request, item_id: str) -> Response:
+        return self._render(self._load("invoiceitems", item_id), self._params(request))
+
+    @endpoint("DELETE", "/invoiceitems/{item_id}")
+    def delete_invoiceitem(self, request: Request, item_id: str) -> Response:
+        item = self._load("invoiceitems", item_id)
+        invoice = self.sdk.storage.get("invoices", item["invoice"]) if item.get("invoice") else None
+        if invoice and invoice["status"] != "draft":
+            raise invalid("Invoice items on finalized invoices cannot be deleted.")
+        item["deleted"] = True
+        self._save("invoiceitems", item)
+        if invoice:
+            self._recompute_invoice(invoice)
+            self._save("invoices", invoice)
+        self._emit(request, "invoiceitem.deleted", item)
+        return Response.json({"id": item_id, "object": "invoiceitem", "deleted": True})
+
+    @endpoint("GET", "/invoiceitems")
+    def list_invoiceitems(self, request: Request) -> Response:
+        params = self._params(request)
+        customer = to_str(params, "customer")
+        invoice = to_str(params, "invoice")
+        pending = to_bool(params, "pending") if "pending" in params else None
+        return self._list(request, "invoiceitems", params,
+                          lambda i: (customer is None or i["customer"] == customer)
+                          and (invoice is None or i.get("invoice") == invoice)
+                          and (pending is None or (i.get("invoice") is None) == pending),
+                          filters=("customer", "invoice", "pending"))
+
+    INVOICE_FIELDS = {"customer", "auto_advance", "collection_method", "days_until_due", "description",
+                      "metadata", "pending_invoice_items_behavior", "default_payment_method", "due_date",
+                      "footer", "currency", "subscription", "automatic_tax"}
+
+    @endpoint("POST", "/invoices")
+    def create_invoice(self, request: Request) -> Response:
+        params = self._params(request)
+        check_unknown(params, self.INVOICE_FIELDS)
+        customer_id = to_str(params, "customer", required=True)
+        customer = self._load("customers", customer_id, "customer")
+        collection = to_str(params, "collection_method", choices=("charge_automatically", "send_invoice")) \
+            or "charge_automatically"
+        days = to_int(params, "days_until_due", minimum=0)
+        if collection == "send_invoice" and days is None and not params.get("due_date"):
+            raise invalid("Invoices with `collection_method=send_invoice` require `days_until_due` or "
+                          "`due_date`.", "days_until_due")
+        behaviour = to_str(params, "pending_invoice_items_behavior", choices=("include", "exclude")) or "exclude"
+        pm_id = to_str(params, "default_payment_method")
+        if pm_id:
+            self._load("payment_methods", pm_id, "default_payment_method")
+        now = self._timestamp()
+        invoice = self._new_object(request, "invoices", {
+            "account_country": "US", "account_name": None, "amount_due": 0, "amount_paid": 0,
+            "amount_remaining": 0, "amount_overpaid": 0, "attempt_count": 0, "attempted": False,
+            "auto_advance": to_bool(params, "auto_advance", collection == "charge_automatically"),
+            "billing_reason": "manual", "collection_method": collection,
+            "currency": (to_str(params, "currency") or "usd").lower(), "customer": customer_id,
+            "customer_email": customer.get("email"), "default_payment_method": pm_id,
+            "description": to_str(params, "description"),
+            "due_date": to_int(params, "due_date") or (now + days * 86400 if days is not None else None),
+            "ending_balance": None, "hosted_invoice_url": None, "invoice_pdf": None,
+            "last_finalization_error": None, "lines": None, "next_payment_attempt": None, "number": None,
+            "paid": False, "paid_out_of_band": False, "payment_intent": None, "confirmation_secret": None,
+            "period_start": now,
+            "period_end": now, "parent": None, "starting_balance": 0, "status": "draft",
+            "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None,
+                                   "voided_at": None},
+            "subscription": None, "subtotal": 0, "total": 0, "webhooks_delivered_at": None,
+            "metadata": merge_metadata({}, params.get("metadata"))})
+        self._save("invoices", invoice)
+        if behaviour == "include":
+            for item in self.sdk.storage.query("invoiceitems", limit=None):
+                if item["customer"] == customer_id and item.get("invoice") is None and not item.get("deleted"):
+                    item["invoice"] = invoice["id"]
+                    self._save("invoiceitems", item)
+        self._recompute_invoice(invoice)
+        if invoice["lines"]["data"]:
+            invoice["currency"] = invoice["lines"]["data"][0]["currency"]
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.created", invoice)
+        return self._render(invoice, params)
+
+    @endpoint("POST", "/invoices/{invoice_id}")
+    def update_invoice(self, request: Request, invoice_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"auto_advance", "collection_method", "days_until_due", "description", "metadata",
+                               "default_payment_method", "due_date", "footer"})
+        invoice = self._load("invoices", invoice_id)
+        if invoice["status"] != "draft" and set(params) - {"metadata", "expand"}:
+            raise invalid(f"You can only update metadata on a finalized invoice; {invoice_id} is "
+                          f"{invoice['status']}.", sorted(set(params) - {"metadata", "expand"})[0])
+        previous: dict[str, Any] = {}
+        for name in ("description", "collection_method", "default_payment_method"):
+            if name in params:
+                previous[name] = invoice[name]
+                invoice[name] = to_str(params, name)
+        if "auto_advance" in params:
+            previous["auto_advance"] = invoice["auto_advance"]
+            invoice["auto_advance"] = to_bool(params, "auto_advance")
+        if "days_until_due" in params:
+            invoice["due_date"] = invoice["created"] + (to_int(params, "days_until_due", minimum=0) or 0) * 86400
+        if "metadata" in params:
+            previous["metadata"] = dict(invoice["metadata"])
+            invoice["metadata"] = merge_metadata(invoice["metadata"], params["metadata"])
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.updated", invoice, previous)
+        return self._render(invoice, params)
+
+    @endpoint("DELETE", "/invoices/{invoice_id}")
+    def delete_invoice(self, request: Request, invoice_id: str) -> Response:
+        invoice = self._load("invoices", invoice_id)
+        if invoice["status"] != "draft":
+            raise invalid("You can only delete draft invoices.", None, "invoice_not_editable")
+        for item in self.sdk.storage.query("invoiceitems", limit=None):
+            if item.get("invoice") == invoice_id:
+                item["invoice"] = None  # back to pending, as Stripe does
+                self._save("invoiceitems", item)
+        invoice["deleted"] = True
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.deleted", invoice)
+        return Response.json({"id": invoice_id, "object": "invoice", "deleted": True})
+
+    @endpoint("POST", "/invoices/{invoice_id}/finalize")
+    def finalize_invoice(self, request: Request, invoice_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"auto_advance"})
+        invoice = self._load("invoices", invoice_id)
+        if invoice["status"] != "draft":
+            raise invalid("This invoice is already finalized, you can't re-finalize a non-draft invoice.")
+        self._finalize_invoice(request, invoice)
+        if invoice["amount_due"] == 0:
+            self._mark_invoice_paid(request, invoice)
+        return self._render(invoice, params)
+
+    @endpoint("POST", "/invoices/{invoice_id}/void")
+    def void_invoice(self, request: Request, invoice_id: str) -> Response:
+        params = self._params(request)
+        invoice = self._load("invoices", invoice_id)
+        if invoice["status"] not in ("open", "uncollectible"):
+            raise invalid(f"You can only pass in open invoices. This invoice isn't open, it is {invoice['status']}.",
+                          None, "invoice_not_open")
+        invoice["status"] = "void"
+        invoice["amount_remaining"] = 0
+        invoice["status_transitions"]["voided_at"] = self._timestamp()
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.voided", invoice)
+        return self._render(invoice, params)
+
+    @endpoint("POST", "/test_helpers/subscriptions/{sub_id}/advance")
+    def advance_subscription(self, request: Request, sub_id: str) -> Response:
+        """Mock-only: the current period ends now (no test clocks here). Renews: a new period, a
+        ``subscription_cycle`` invoice charged to the default payment method (``past_due`` on a
+        decline), the end of a trial, or the cancellation requested with ``cancel_at_period_end``."""
+        params = self._params(request)
+        check_unknown(params, set())
+        subscription = self._load("subscriptions", sub_id)
+        if subscription["status"] not in ("active", "trialing", "past_due"):
+            raise invalid(f"Only active, trialing or past_due subscriptions can be advanced; {sub_id} is "
+                          f"{subscription['status']}.")
+        previous = {"status": subscription["status"],
+                    "current_period_start": subscription["current_period_start"],
+                    "current_period_end": subscription["current_period_end"]}
+        if subscription["cancel_at_period_end"]:
+            subscription.update({"status": "canceled", "ended_at": subscription["current_period_end"],
+                                 "cancellation_details": {"comment": None, "feedback": None,
+                                                          "reason": "cancellation_requested"}})
+            self._save("subscriptions", subscription)
+            self._emit(request, "customer.subscription.deleted", subscription)
+            return self._render(subscription, params)
+        recurring = subscription["items"]["data"][0]["price"]["recurring"]
+        start = subscription["current_period_end"]
+        end = self._add_interval(start, recurring["interval"], recurring["interval_count"])
+        subscription.update({"current_period_start": start, "current_period_end": end,
+                             "status": "active" if subscription["status"] == "trialing" else subscription["status"]})
+        for item in subscription["items"]["data"]:
+            item["current_period_start"], item["current_period_end"] = start, end
+        invoice = self._new_invoice(request, subscription, "subscription_cycle")
+        subscription["latest_invoice"] = invoice["id"]
+        error = self._attempt_invoice(request, invoice, self._default_pm(subscription))
+        subscription["status"] = "active" if error is None else "past_due"
+        self._save("subscriptions", subscription)
+        self._emit(request, "customer.subscription.updated", subscription,
+                   {k: v for k, v in previous.items() if subscription[k] != v})
+        return self._render(subscription, params)
