@@ -4,9 +4,13 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 _seq = itertools.count(1)
+# The shipped echo plugin's real manifest (ECHO_MANIFEST below is a test-shaped variant).
+ECHO_PLUGIN: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parent.parent / "plugin_functions/echo/chalicelib/manifest.json").read_text())
 PASSWORD = "correct horse battery"
 
 ECHO_MANIFEST: dict[str, Any] = {

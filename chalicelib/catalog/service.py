@@ -193,7 +193,7 @@ class CatalogService:
                                 code="version_not_pending")
         now = self._clock.now()
         approved = replace(current, status="published", published_at=now, reviewed_by=admin.user_id)
-        published = [v for v in self._repo.list_versions(name) if v.status == "published"] + [approved]
+        published = [*self.published_versions(name), approved]
         latest = max(published, key=lambda v: _semver(v.version))
         doc, pricing = latest.manifest, latest.manifest["pricing"]
         by_major = dict(plugin.latest_by_major)

@@ -12,7 +12,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-KEY_PREFIXES = ("mf_test_", "mf_live_")
+from chalicelib.auth.service import looks_like_api_key
+
 
 
 @dataclass(frozen=True)
@@ -21,21 +22,17 @@ class Extracted:
     headers: dict[str, str]  # lower-case names, the credential removed
 
 
-def _is_key(value: str) -> bool:
-    return value.startswith(KEY_PREFIXES)
-
-
 def _from_basic(encoded: str) -> tuple[str | None, str | None]:
     """(key, authorization header to pass on) from a Basic credential."""
     try:
         user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None, None
-    if _is_key(password):
+    if looks_like_api_key(password):
         # Keep the user part (e.g. Twilio's AccountSid): only the secret is ours.
         kept = base64.b64encode(f"{user}:".encode()).decode() if user else None
         return password, f"Basic {kept}" if kept else None
-    if _is_key(user) and not password:
+    if looks_like_api_key(user) and not password:
         return user, None
     return None, None
 
@@ -45,7 +42,7 @@ def extract(headers: dict[str, str], manifest_header: str | None = None) -> Extr
     remaining = dict(headers)
     scheme, _, value = remaining.get("authorization", "").strip().partition(" ")
     value = value.strip()
-    if scheme.lower() in ("bearer", "token") and _is_key(value):
+    if scheme.lower() in ("bearer", "token") and looks_like_api_key(value):
         del remaining["authorization"]
         return Extracted(value, remaining)
     if scheme.lower() == "basic":
@@ -57,6 +54,6 @@ def extract(headers: dict[str, str], manifest_header: str | None = None) -> Extr
                 remaining["authorization"] = passed_on
             return Extracted(key, remaining)
     for name in ("x-api-key", (manifest_header or "").lower()):
-        if name and _is_key(remaining.get(name, "").strip()):
+        if name and looks_like_api_key(remaining.get(name, "").strip()):
             return Extracted(remaining.pop(name).strip(), remaining)
     return Extracted(None, remaining)

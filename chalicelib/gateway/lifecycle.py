@@ -3,13 +3,13 @@ events): installed, uninstalled, configuration changed. A plugin's failure to ha
 is logged; it never undoes the user's action."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from chalicelib.catalog.service import CatalogService
 from chalicelib.gateway.entitlements import FunctionLocator
+from chalicelib.gateway.service import invocation_context
 from chalicelib.installs.model import InstallChange
 from chalicelib.runtime.port import PluginRuntime
 from chalicelib.webhooks.service import Target, WebhookService
@@ -36,9 +36,7 @@ class LifecycleNotifier:
             function = self._functions.locate(version)
             event: dict[str, Any] = {
                 "protocol": 1, "type": "lifecycle",
-                "context": {"plugin": install.plugin, "version": version.version, "user_id": install.user_id,
-                            "sandbox": False, "config": install.config, "licence": None,
-                            "deadline_ms": int(time.time() * 1000) + function.timeout_seconds * 1000},
+                "context": invocation_context(install, version.version, function, sandbox=False),
                 "lifecycle": {"event": change.event,
                               "previous_config": change.before.config if change.before else {}},
             }

@@ -21,7 +21,8 @@ from chalicelib.gateway.credentials import extract
 from chalicelib.gateway.entitlements import Entitlement, EntitlementResolver
 from chalicelib.limits.service import RateLimiter
 from chalicelib.metering.service import MeteredCall, MeteringService, MonthUsage
-from chalicelib.runtime.port import PluginFailure, PluginRuntime
+from chalicelib.installs.model import Install
+from chalicelib.runtime.port import PluginFailure, PluginFunction, PluginRuntime
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # Lambda's 6 MB invoke payload, less base64 and envelope
 _MAJOR = re.compile(r"^v(0|[1-9]\d{0,5})$")
@@ -55,6 +56,14 @@ class GatewayFailure(Exception):
 
     error: PluginFailure
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def invocation_context(install: Install, version: str, function: PluginFunction, *,
+                       sandbox: bool) -> dict[str, Any]:
+    """The ``context`` of every protocol event (docs/PLUGIN_PROTOCOL.md section 1)."""
+    return {"plugin": install.plugin, "version": version, "user_id": install.user_id, "sandbox": sandbox,
+            "config": install.config, "licence": None,
+            "deadline_ms": int(time.time() * 1000) + function.timeout_seconds * 1000}
 
 
 def usage_headers(usage: MonthUsage) -> dict[str, str]:
@@ -125,7 +134,6 @@ class GatewayService:
 
     def _event(self, call: GatewayCall, entitlement: Entitlement, sandbox: bool,
                headers: dict[str, str]) -> dict[str, Any]:
-        deadline_ms = int(time.time() * 1000) + entitlement.function.timeout_seconds * 1000
         return {
             "protocol": 1, "type": "request",
             "request": {
@@ -133,11 +141,8 @@ class GatewayService:
                 "query": call.query, "headers": headers,
                 "body_b64": base64.b64encode(call.body).decode("ascii"), "request_id": call.request_id,
             },
-            "context": {
-                "plugin": call.plugin, "version": entitlement.version.version,
-                "user_id": entitlement.install.user_id, "sandbox": sandbox,
-                "config": entitlement.install.config, "licence": None, "deadline_ms": deadline_ms,
-            },
+            "context": invocation_context(entitlement.install, entitlement.version.version,
+                                          entitlement.function, sandbox=sandbox),
         }
 
     @staticmethod

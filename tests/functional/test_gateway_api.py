@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import pytest
 
 from chalicelib.runtime.port import PluginOutOfMemory, PluginTimedOut
 from devstack.apigw import LambdaContext, rest_event
+from tests.support import ECHO_PLUGIN as ECHO
 from tests.support import get, make_admin, post, publish, sign_up
 
-ECHO = json.loads((Path(__file__).resolve().parents[2] / "plugin_functions/echo/chalicelib/manifest.json").read_text())
 CONSENT = ECHO["permissions"]
 
 

@@ -2,10 +2,8 @@
 (5 s in production; shortened here so the test is quick)."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from chalicelib.gateway.service import GatewayCall
 from chalicelib.wiring import Container
 
 TTL = 0.4
-ECHO = json.loads((Path(__file__).resolve().parents[2] / "plugin_functions/echo/chalicelib/manifest.json").read_text())
+from tests.support import ECHO_PLUGIN as ECHO
 
 
 @pytest.fixture

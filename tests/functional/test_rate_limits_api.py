@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
+from tests.support import ECHO_PLUGIN as ECHO
 from tests.support import PASSWORD, get, make_admin, post, publish, sign_up
 
-ECHO = json.loads((Path(__file__).resolve().parents[2] / "plugin_functions/echo/chalicelib/manifest.json").read_text())
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Exactness under concurrency, against a real DynamoDB server."""
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from chalicelib.gateway.service import GatewayCall
 from chalicelib.limits.service import Limit, RateLimiter, WindowStore
 from tests.fakes import InProcessRuntime
 from tests.integration.conftest import it_environ
+from tests.support import ECHO_PLUGIN as ECHO
 
-ECHO = json.loads((Path(__file__).resolve().parents[2] / "plugin_functions/echo/chalicelib/manifest.json").read_text())
 
 
 @pytest.fixture
