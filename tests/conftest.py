@@ -71,3 +71,4 @@ def client(container):
 
     with Client(app) as test_client:
         yield test_client
+from tests.stripe_standin import stripe_standin, stripe_payments  # noqa: F401

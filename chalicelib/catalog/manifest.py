@@ -16,6 +16,7 @@ import semver
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from chalicelib.catalog.pricing import MODELS, PLAN_SCHEMA, check_plans
 from chalicelib.core.errors import InvalidInputError
 from chalicelib.core.jsonutil import validation_errors
 
@@ -71,6 +72,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "free_tier_calls": {"type": "integer", "minimum": 0, "maximum": 10_000},
                 "revenue_share": _money,
                 "revenue_share_bps": {"enum": list(REVENUE_SHARES_BPS)},
+                "model": {"enum": list(MODELS)},
+                "plans": {"type": "array", "maxItems": 10, "items": PLAN_SCHEMA},
             },
         },
         "api": {
@@ -214,8 +217,10 @@ def _normalize_pricing(pricing: dict[str, Any], problems: list[dict[str, str]]) 
                              "message": f"the {tier} tier costs {expected} micro-dollars per call"})
         price = expected
     free_calls = pricing.get("free_tier_calls", 1000)
+    check_plans(pricing, problems)
     return {"tier": tier, "per_call_price_micros": price, "free_tier_calls": free_calls,
-            "revenue_share_bps": share}
+            "revenue_share_bps": share, "model": pricing.get("model", "usage"),
+            "plans": copy.deepcopy(pricing.get("plans", []))}
 
 
 def _check_config(config: dict[str, Any], problems: list[dict[str, str]]) -> None:

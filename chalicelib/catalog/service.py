@@ -92,6 +92,13 @@ class CatalogService:
             raise NotFoundError(f"plugin '{name}' has no version {version}", code="version_not_found")
         return found
 
+    def current_pricing(self, name: str) -> dict[str, Any]:
+        """The pricing of the newest published version: what new charges are rated by."""
+        versions = self.published_versions(name)
+        if not versions:
+            raise NotFoundError(f"plugin '{name}' has no published version", code="plugin_not_found")
+        return dict(versions[0].manifest["pricing"])
+
     def published_versions(self, name: str) -> list[Version]:
         return _newest_first([v for v in self._repo.list_versions(name) if v.status == "published"])
 
@@ -271,5 +278,6 @@ class CatalogService:
             "api": latest["api"], "permissions": latest.get("permissions", []),
             "config": latest.get("config", {}), "auth": latest.get("auth"),
             "runtime": latest["runtime"], "license": latest.get("license"),
+            "pricing_model": latest["pricing"].get("model", "usage"), "plans": latest["pricing"].get("plans", []),
             "versions": [version_view(v, full=False) for v in versions],
         }

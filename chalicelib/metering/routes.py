@@ -7,7 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.core.errors import InvalidInputError
 from chalicelib.http import Api, ApiRequest
-from chalicelib.metering.service import month_key
+from chalicelib.core.periods import month_key
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.core.clock import Clock
+from chalicelib.core.periods import hour_key
 from chalicelib.metering.repository import Counts, UsageRepository
-
-
-def hour_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H")
-
-
-def month_key(moment: datetime) -> str:
-    return moment.strftime("%Y-%m")
 
 
 @dataclass(frozen=True)

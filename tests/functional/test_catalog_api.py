@@ -234,7 +234,7 @@ def test_seed_style_decimal_prices_become_integer_micros_and_basis_points(client
     assert plugin["revenue_share_bps"] == 7000
     stored = own(client, dev, "echo")["versions"][0]["manifest"]["pricing"]
     assert stored == {"tier": "premium", "per_call_price_micros": 5000, "free_tier_calls": 500,
-                      "revenue_share_bps": 7000}
+                      "revenue_share_bps": 7000, "model": "usage", "plans": []}
 
 
 def test_decimal_prices_written_as_strings_are_normalized_exactly(client, dev):

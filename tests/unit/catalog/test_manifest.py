@@ -18,7 +18,8 @@ def test_seed_style_decimal_money_becomes_exact_integers():
     doc = manifest(pricing={"tier": "premium", "per_call_price": 0.005, "free_tier_calls": 100,
                             "revenue_share": 0.70})
     assert parse_manifest(doc).pricing == {"tier": "premium", "per_call_price_micros": 5000,
-                                           "free_tier_calls": 100, "revenue_share_bps": 7000}
+                                           "free_tier_calls": 100, "revenue_share_bps": 7000,
+                                           "model": "usage", "plans": []}
 
 
 def test_tier_prices_are_fixed_except_enterprise():
@@ -60,3 +61,41 @@ def test_a_header_carrier_needs_its_header_name():
     assert "auth/header" in problems_of(manifest(auth={"carriers": ["header"]}))
     ok = parse_manifest(manifest(auth={"carriers": ["header", "bearer"], "header": "DD-API-KEY"}))
     assert ok.document["auth"]["header"] == "DD-API-KEY"
+
+
+PROVENIQ_PLANS = [
+    {"id": "free", "name": "Free", "kind": "free", "included_calls": 1000},
+    {"id": "pro", "name": "Pro", "kind": "subscription", "price_cents": 9900, "interval": "month",
+     "included_calls": 50_000, "overage_price_micros": 1000, "trial_days": 14, "features": ["analytics"]},
+    {"id": "enterprise", "name": "Enterprise", "kind": "custom", "included_calls": -1},
+    {"id": "templates", "name": "Templates", "kind": "addon", "price_cents": 1900, "requires_plan": "pro"},
+]
+
+
+def test_the_proveniq_freemium_shape_and_its_rates():
+    from chalicelib.catalog.pricing import plans_of, rate_for
+
+    pricing = parse_manifest(manifest(pricing={"tier": "standard", "model": "freemium",
+                                               "plans": PROVENIQ_PLANS})).pricing
+    plans = plans_of(pricing)
+    assert plans["pro"].purchasable and plans["pro"].recurring and not plans["templates"].recurring
+    assert rate_for(pricing, None).allowance == 1000 and rate_for(pricing, None).unit_price_micros == 0
+    assert (rate_for(pricing, "pro").allowance, rate_for(pricing, "pro").unit_price_micros) == (50_000, 1000)
+    assert rate_for(pricing, "enterprise").paid_calls(10**9) == 0
+    assert rate_for(pricing, "templates") == rate_for(pricing, None)  # add-ons do not change the rate
+
+
+@pytest.mark.parametrize("pricing, path", [
+    ({"model": "freemium", "plans": [PROVENIQ_PLANS[0]]}, "pricing/plans"),
+    ({"model": "subscription", "plans": [{"id": "pro", "name": "Pro", "kind": "subscription"}]},
+     "pricing/plans/0/price_cents"),
+    ({"model": "subscription", "plans": [{"id": "pro", "name": "Pro", "kind": "subscription", "price_cents": 1}]},
+     "pricing/plans/0/interval"),
+    ({"plans": [PROVENIQ_PLANS[0], PROVENIQ_PLANS[0]]}, "pricing/plans/1/id"),
+    ({"plans": [PROVENIQ_PLANS[3]]}, "pricing/plans/0/requires_plan"),
+    ({"model": "free"}, "pricing/tier"),
+    ({"model": "one_time", "plans": [{"id": "x", "name": "X", "kind": "one_time", "price_cents": 500,
+                                      "interval": "month"}]}, "pricing/plans/0/interval"),
+])
+def test_plan_rules(pricing, path):
+    assert path in problems_of(manifest(pricing={"tier": "standard", **pricing}))

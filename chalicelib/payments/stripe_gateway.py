@@ -1,0 +1,288 @@
+"""The :class:`~chalicelib.payments.port.PaymentsPort` on Stripe, through the official ``stripe`` library.
+
+Everything goes through one :class:`stripe.StripeClient` owned by the adapter: no module-level
+``stripe.api_key`` / ``stripe.api_base``, so several adapters (live, test, a local stand-in)
+can live in one process. Stripe's exceptions never leave this module: they become
+:class:`PaymentsError` (``retryable`` tells a definite refusal from a transient failure,
+``code`` keeps Stripe's error code such as ``balance_insufficient``),
+:class:`CardDeclinedError` or :class:`InvalidWebhookError`.
+
+Idempotency: every creating call sends the caller's key (or a key derived from it) as
+Stripe's ``Idempotency-Key``, so a retry after a crash replays the first result. Stripe keeps
+keys for 24 hours; the same key with different parameters is a non-retryable
+``PaymentsError(code="idempotency_error")``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, NoReturn, cast
+
+import stripe
+from stripe.params import (
+    AccountCreateParams,
+    InvoiceCreateParams,
+    PriceCreateParams,
+)
+from stripe.params.checkout import SessionCreateParams
+
+from chalicelib.payments.port import (
+    AccountStatus,
+    CardDeclinedError,
+    CheckoutSession,
+    Invoice,
+    InvoiceLine,
+    InvalidWebhookError,
+    PaymentsError,
+)
+
+CURRENCY = "usd"
+CHECKOUT_MODES = ("payment", "subscription")
+PRICE_INTERVALS = ("day", "week", "month", "year")
+
+_Interval = Literal["day", "month", "week", "year"]
+_Mode = Literal["payment", "subscription"]
+
+
+def _refusal_code(exc: stripe.StripeError, default: str) -> str:
+    return exc.code or default
+
+
+def _translate(exc: stripe.StripeError) -> NoReturn:
+    """Raise the port's error for a Stripe error (``from exc``, so the original stays in the chain)."""
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, stripe.CardError):
+        raise CardDeclinedError(message) from exc
+    if isinstance(exc, stripe.IdempotencyError):
+        raise PaymentsError(message, code=_refusal_code(exc, "idempotency_error"), retryable=False) from exc
+    if isinstance(exc, stripe.InvalidRequestError):
+        raise PaymentsError(message, code=_refusal_code(exc, "invalid_request_error"), retryable=False) from exc
+    if isinstance(exc, stripe.AuthenticationError):
+        raise PaymentsError(message, code=_refusal_code(exc, "authentication_error"), retryable=False) from exc
+    if isinstance(exc, stripe.PermissionError):
+        raise PaymentsError(message, code=_refusal_code(exc, "permission_error"), retryable=False) from exc
+    if isinstance(exc, stripe.APIConnectionError):
+        raise PaymentsError(message, code="api_connection_error", retryable=True) from exc
+    if isinstance(exc, stripe.RateLimitError):
+        raise PaymentsError(message, code=_refusal_code(exc, "rate_limit"), retryable=True) from exc
+    if isinstance(exc, stripe.APIError):  # 5xx, or a 409 lock timeout the SDK's own retries did not clear
+        raise PaymentsError(message, code=_refusal_code(exc, "api_error"), retryable=True) from exc
+    # Any other StripeError: a 4xx is a refusal, anything else (no status, 5xx) may pass on a retry.
+    status = exc.http_status
+    retryable = status is None or status >= 500 or status in (409, 429)
+    raise PaymentsError(message, code=_refusal_code(exc, "payments_error"), retryable=retryable) from exc
+
+
+@contextmanager
+def _stripe_errors() -> Iterator[None]:
+    try:
+        yield
+    except stripe.StripeError as exc:
+        _translate(exc)
+
+
+class StripePayments:
+    """Stripe behind :class:`~chalicelib.payments.port.PaymentsPort`.
+
+    ``api_base`` points the client at another API root (the local stand-in, or the
+    marketplace gateway's ``.../plugins/stripe``); ``None`` means Stripe itself.
+    ``webhook_secret`` is the endpoint's ``whsec_...`` signing secret and
+    ``webhook_tolerance_s`` the accepted age of a ``Stripe-Signature`` timestamp.
+    """
+
+    #: Retries of connection errors, 409 and 5xx inside the SDK (same idempotency key, with backoff)
+    #: before a retryable :class:`PaymentsError` reaches the caller.
+    MAX_NETWORK_RETRIES = 2
+
+    def __init__(self, api_key: str, *, api_base: str | None, webhook_secret: str,
+                 webhook_tolerance_s: int = 300) -> None:
+        self._client = stripe.StripeClient(
+            api_key, base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=self.MAX_NETWORK_RETRIES)
+        self._webhook_secret = webhook_secret
+        self._webhook_tolerance_s = webhook_tolerance_s
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        """The underlying client (for diagnostics and tests; business code uses the port methods)."""
+        return self._client
+
+    # --- customers ------------------------------------------------------------------------------
+    def create_customer(self, *, user_id: str, email: str, idempotency_key: str) -> str:
+        with _stripe_errors():
+            customer = self._client.v1.customers.create(
+                params={"email": email, "metadata": {"user_id": user_id}},
+                options={"idempotency_key": idempotency_key})
+        return customer.id
+
+    def set_default_payment_method(self, *, customer_id: str, payment_method: str) -> str:
+        """Attach ``payment_method`` (an id or a test token) and make it the customer's default.
+
+        A test token such as ``pm_card_visa`` becomes a fresh ``pm_...``; that id is returned.
+        """
+        with _stripe_errors():
+            attached = self._client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})
+            self._client.v1.customers.update(
+                customer_id, params={"invoice_settings": {"default_payment_method": attached.id}})
+        return attached.id
+
+    # --- prices and checkout --------------------------------------------------------------------
+    def ensure_price(self, *, lookup_key: str, product_name: str, unit_amount_cents: int,
+                     interval: str | None, metadata: Mapping[str, str]) -> str:
+        """The active price with ``lookup_key``, else a new one (recurring when ``interval`` is given).
+
+        The creation uses an idempotency key derived from ``lookup_key`` alone, so two racing
+        creators get the same price (the loser's request replays the winner's). Creating again
+        with other parameters within Stripe's 24 h key lifetime is ``idempotency_error``.
+        """
+        if interval is not None and interval not in PRICE_INTERVALS:
+            raise PaymentsError(f"unsupported price interval {interval!r}", code="invalid_interval",
+                                retryable=False)
+        with _stripe_errors():
+            found = self._client.v1.prices.list(params={"lookup_keys": [lookup_key], "active": True, "limit": 1})
+            if found.data:
+                return found.data[0].id
+            params: PriceCreateParams = {
+                "currency": CURRENCY, "unit_amount": unit_amount_cents, "lookup_key": lookup_key,
+                "product_data": {"name": product_name}, "metadata": dict(metadata)}
+            if interval is not None:
+                params["recurring"] = {"interval": cast(_Interval, interval)}
+            price = self._client.v1.prices.create(params=params,
+                                                  options={"idempotency_key": f"price:{lookup_key}"})
+        return price.id
+
+    def create_checkout_session(self, *, customer_id: str, price_id: str, mode: str, success_url: str,
+                                cancel_url: str, metadata: Mapping[str, str], trial_days: int | None,
+                                idempotency_key: str) -> CheckoutSession:
+        """A hosted Checkout Session for one unit of ``price_id``.
+
+        ``metadata`` goes on the session and on what it creates: the subscription
+        (``subscription_data[metadata]``, plus ``trial_period_days`` when ``trial_days`` is
+        given) or the PaymentIntent (``payment_intent_data[metadata]``). ``trial_days`` is
+        ignored in payment mode.
+        """
+        if mode not in CHECKOUT_MODES:
+            raise PaymentsError(f"unsupported checkout mode {mode!r}", code="invalid_mode", retryable=False)
+        params: SessionCreateParams = {
+            "mode": cast(_Mode, mode), "customer": customer_id,
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "success_url": success_url, "cancel_url": cancel_url, "metadata": dict(metadata)}
+        if mode == "subscription":
+            params["subscription_data"] = {"metadata": dict(metadata)}
+            if trial_days:
+                params["subscription_data"]["trial_period_days"] = trial_days
+        else:
+            params["payment_intent_data"] = {"metadata": dict(metadata)}
+        with _stripe_errors():
+            session = self._client.v1.checkout.sessions.create(
+                params=params, options={"idempotency_key": idempotency_key})
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def cancel_subscription(self, *, subscription_id: str, at_period_end: bool) -> None:
+        """Cancel now (``DELETE``) or at the end of the current period.
+
+        Cancelling a subscription that is already canceled is a no-op, so a retried job succeeds.
+        """
+        with _stripe_errors():
+            try:
+                if at_period_end:
+                    self._client.v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
+                else:
+                    self._client.v1.subscriptions.cancel(subscription_id)
+            except stripe.InvalidRequestError:
+                current = self._client.v1.subscriptions.retrieve(subscription_id)
+                if current.status != "canceled":
+                    raise
+
+    # --- one-off invoices -----------------------------------------------------------------------
+    def charge_invoice(self, *, customer_id: str, lines: Sequence[InvoiceLine], metadata: Mapping[str, str],
+                       idempotency_key: str) -> Invoice:
+        """Create, finalize and try to pay a one-off invoice with the customer's default card.
+
+        Idempotent as a whole for ``idempotency_key``: each step has a key of its own derived
+        from it (``:invoice``, ``:item:<n>``, ``:finalize``, ``:pay``), so calling again after
+        a crash at any point continues the same invoice instead of creating another; an
+        invoice found already finalized or paid is returned as it is now. A declined card is
+        not an exception: the invoice comes back ``open``. A zero total is ``paid`` on finalize.
+        """
+        key = idempotency_key
+        invoices = self._client.v1.invoices
+        with _stripe_errors():
+            create: InvoiceCreateParams = {
+                "customer": customer_id, "collection_method": "charge_automatically",
+                "pending_invoice_items_behavior": "exclude", "metadata": dict(metadata)}
+            invoice = invoices.create(params=create, options={"idempotency_key": f"{key}:invoice"})
+            invoice_id = invoice.id
+            if invoice.status == "draft":
+                try:
+                    for n, line in enumerate(lines):
+                        self._client.v1.invoice_items.create(
+                            params={"customer": customer_id, "invoice": invoice_id, "amount": line.amount_cents,
+                                    "currency": CURRENCY, "description": line.description},
+                            options={"idempotency_key": f"{key}:item:{n}"})
+                    invoice = invoices.finalize_invoice(invoice_id, options={"idempotency_key": f"{key}:finalize"})
+                except stripe.InvalidRequestError:
+                    # Finalized meanwhile (an earlier attempt got further than its replies told us)?
+                    invoice = invoices.retrieve(invoice_id)
+                    if invoice.status == "draft":
+                        raise
+            if invoice.status == "open":
+                try:
+                    invoice = invoices.pay(invoice_id, options={"idempotency_key": f"{key}:pay"})
+                except stripe.CardError:
+                    invoice = invoices.retrieve(invoice_id)  # stays open; its current state (it may be paid since)
+                except stripe.InvalidRequestError:
+                    invoice = invoices.retrieve(invoice_id)  # e.g. "Invoice is already paid"
+                    if invoice.status == "open":
+                        raise
+        return Invoice(id=invoice_id, status=invoice.status or "draft", amount_due_cents=invoice.amount_due)
+
+    # --- Connect ----------------------------------------------------------------------------------
+    def create_connect_account(self, *, developer_id: str, email: str, country: str,
+                               idempotency_key: str) -> str:
+        """An Express account that can receive transfers (after onboarding)."""
+        params: AccountCreateParams = {
+            "type": "express", "email": email, "country": country,
+            "capabilities": {"transfers": {"requested": True}}, "metadata": {"developer_id": developer_id}}
+        with _stripe_errors():
+            account = self._client.v1.accounts.create(params=params, options={"idempotency_key": idempotency_key})
+        return account.id
+
+    def create_account_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
+        """The URL of Stripe's hosted onboarding for ``account_id`` (valid for a few minutes)."""
+        with _stripe_errors():
+            link = self._client.v1.account_links.create(params={
+                "account": account_id, "type": "account_onboarding",
+                "refresh_url": refresh_url, "return_url": return_url})
+        return link.url
+
+    def account_status(self, account_id: str) -> AccountStatus:
+        with _stripe_errors():
+            account = self._client.v1.accounts.retrieve(account_id)
+        return AccountStatus(id=account.id, payouts_enabled=bool(account.payouts_enabled),
+                             details_submitted=bool(account.details_submitted))
+
+    def create_transfer(self, *, account_id: str, amount_cents: int, description: str,
+                        metadata: Mapping[str, str], idempotency_key: str) -> str:
+        """A USD transfer from the platform balance; more than is available is
+        ``PaymentsError(code="balance_insufficient", retryable=False)``."""
+        with _stripe_errors():
+            transfer = self._client.v1.transfers.create(
+                params={"amount": amount_cents, "currency": CURRENCY, "destination": account_id,
+                        "description": description, "metadata": dict(metadata)},
+                options={"idempotency_key": idempotency_key})
+        return transfer.id
+
+    # --- webhooks -----------------------------------------------------------------------------------
+    def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The verified event as a plain dict (``stripe.Webhook.construct_event`` with this
+        client's requestor), or :class:`InvalidWebhookError` for a missing or wrong
+        signature, a timestamp older than ``webhook_tolerance_s`` or a body that is not a JSON object."""
+        try:
+            event = self._client.construct_event(payload, signature, self._webhook_secret,
+                                                 self._webhook_tolerance_s)
+            return event.to_dict()
+        except stripe.SignatureVerificationError as exc:
+            raise InvalidWebhookError(exc.user_message or str(exc)) from exc
+        except (ValueError, TypeError, AttributeError) as exc:  # not UTF-8, not JSON, not an object
+            raise InvalidWebhookError(f"webhook payload is not a JSON event: {exc}") from exc

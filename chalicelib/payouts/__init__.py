@@ -1,0 +1,1 @@
+"""Developers' money: revenue settled into balances, payouts, onboarding, earnings, incentives."""
