@@ -213,7 +213,7 @@ class StripeStandIn:
         if missing > 0:
             intent = self.client.v1.payment_intents.create(params={
                 "amount": missing, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
-                "payment_method_types": ["card"], "description": "stand-in: platform balance top-up"})
+                "description": "stand-in: platform balance top-up"})
             if intent.status != "succeeded":
                 raise RuntimeError(f"funding PaymentIntent {intent.id} is {intent.status}")
             available = self.balance()

@@ -32,5 +32,9 @@ class FixedClock:
     def __init__(self, moment: datetime) -> None:
         self.moment = moment
 
+    @classmethod
+    def at(cls, iso_moment: str) -> FixedClock:
+        return cls(datetime.fromisoformat(iso_moment.replace("Z", "+00:00")))
+
     def now(self) -> datetime:
         return self.moment

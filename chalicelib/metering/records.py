@@ -1,12 +1,15 @@
-"""The ``usage`` table: hour counters, one item per (plugin, user, mode, UTC hour).
+"""The ``usage`` table: hour counters, one item per (plugin, user, mode, UTC hour), and
+the totals the hourly aggregation derives from them.
 
 Counters only ever move by ``ADD``, so concurrent calls from any number of containers
 are counted exactly. ``by_hour`` lets the hourly aggregation find every counter of an
-hour without scanning.
+hour without scanning. Each counter remembers the snapshot last aggregated
+(``aggregated``), so re-running an hour adds only what changed since: nothing, or the
+calls that arrived late.
 """
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, NumberSetAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -23,6 +26,28 @@ class ByHourIndex(GlobalSecondaryIndex):
     pk = UnicodeAttribute(range_key=True)
 
 
+class ByMonthIndex(GlobalSecondaryIndex):
+    """Live (user, plugin) months by calendar month: what the monthly invoices bill."""
+
+    class Meta:
+        index_name = "by_month"
+        projection = AllProjection()
+
+    billing_month = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
+class ByPeriodIndex(GlobalSecondaryIndex):
+    """Plugin totals by payout period: what a payout run settles."""
+
+    class Meta:
+        index_name = "by_period"
+        projection = AllProjection()
+
+    period = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class UsageTable(Model):
     class Meta:
         base_name = "usage"
@@ -31,6 +56,8 @@ class UsageTable(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     by_hour = ByHourIndex()
+    by_month = ByMonthIndex()
+    by_period = ByPeriodIndex()
 
 
 class UsageHourRecord(UsageTable):
@@ -46,7 +73,95 @@ class UsageHourRecord(UsageTable):
     for _i in range(len(LATENCY_BUCKETS_MS)):
         locals()[f"lat{_i}"] = NumberAttribute(default=0)
     del _i
+    aggregated = ListAttribute(of=NumberAttribute, null=True)  # the snapshot last aggregated
+    aggregated_calls = NumberAttribute(null=True)  # its calls: counters only grow, so this names it
 
     @staticmethod
     def key(plugin: str, user_id: str, mode: str, hour: str) -> tuple[str, str]:
         return f"{plugin}#{user_id}#{mode}", f"H#{hour}"
+
+
+class UserMonthRecord(UsageTable):
+    """One (plugin, user, mode) calendar month: billable calls per payout half and what they cost.
+
+    ``allowance`` and ``unit_price_micros`` are the user's plan when the month's first call
+    was aggregated; a plan bought mid-month rates calls from the next month on.
+    """
+
+    plugin = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    month = UnicodeAttribute()
+    billing_month = UnicodeAttribute(null=True)  # set for live months only (sparse index)
+    plan = UnicodeAttribute()
+    allowance = NumberAttribute()
+    unit_price_micros = NumberAttribute()
+    calls = NumberAttribute(default=0)
+    errors = NumberAttribute(default=0)
+    billable_first = NumberAttribute(default=0)
+    billable_second = NumberAttribute(default=0)
+    revenue_first_micros = NumberAttribute(default=0)
+    revenue_second_micros = NumberAttribute(default=0)
+    days = NumberSetAttribute(null=True)  # days of the month with calls (distinct active users per day)
+    version = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(plugin: str, user_id: str, mode: str, month: str) -> tuple[str, str]:
+        return f"{plugin}#{user_id}#{mode}", f"M#{month}"
+
+
+class PluginPeriodRecord(UsageTable):
+    """A plugin's totals in one payout period; ``revenue_micros`` is what the developer's share is taken of."""
+
+    plugin = UnicodeAttribute()
+    period = UnicodeAttribute()
+    calls = NumberAttribute(default=0)
+    billable = NumberAttribute(default=0)
+    paid_calls = NumberAttribute(default=0)
+    errors = NumberAttribute(default=0)
+    usage_revenue_micros = NumberAttribute(default=0)  # per-call charges
+    fee_revenue_micros = NumberAttribute(default=0)  # subscriptions, purchases, add-ons
+    revenue_micros = NumberAttribute(default=0)  # the two together
+
+    @staticmethod
+    def key(plugin: str, period: str) -> tuple[str, str]:
+        return f"PP#{plugin}", f"P#{period}"
+
+
+class PluginDayRecord(UsageTable):
+    """Daily dashboard stats of a plugin (all modes; revenue is live usage)."""
+
+    plugin = UnicodeAttribute()
+    day = UnicodeAttribute()
+    calls = NumberAttribute(default=0)
+    billable = NumberAttribute(default=0)
+    errors = NumberAttribute(default=0)
+    latency_ms_sum = NumberAttribute(default=0)
+    for _i in range(len(LATENCY_BUCKETS_MS)):
+        locals()[f"lat{_i}"] = NumberAttribute(default=0)
+    del _i
+    active_users = NumberAttribute(default=0)
+    revenue_micros = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(plugin: str, day: str) -> tuple[str, str]:
+        return f"PD#{plugin}", f"D#{day}"
+
+
+class PluginUserRecord(UsageTable):
+    """Exists once a user has made a live call to the plugin: lifetime distinct users."""
+
+    @staticmethod
+    def key(plugin: str, user_id: str) -> tuple[str, str]:
+        return f"PU#{plugin}", f"U#{user_id}"
+
+
+class PluginTotalsRecord(UsageTable):
+    plugin = UnicodeAttribute()
+    users = NumberAttribute(default=0)  # distinct users with live calls, ever
+    calls = NumberAttribute(default=0)
+    revenue_micros = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(plugin: str) -> tuple[str, str]:
+        return f"PT#{plugin}", "TOTAL"

@@ -134,6 +134,8 @@ class StripePayments:
         The creation uses an idempotency key derived from ``lookup_key`` alone, so two racing
         creators get the same price (the loser's request replays the winner's). Creating again
         with other parameters within Stripe's 24 h key lifetime is ``idempotency_error``.
+        ``transfer_lookup_key`` lets the new price take the key over from an archived one
+        (Stripe refuses a lookup key that another price, even an inactive one, still holds).
         """
         if interval is not None and interval not in PRICE_INTERVALS:
             raise PaymentsError(f"unsupported price interval {interval!r}", code="invalid_interval",
@@ -144,7 +146,8 @@ class StripePayments:
                 return found.data[0].id
             params: PriceCreateParams = {
                 "currency": CURRENCY, "unit_amount": unit_amount_cents, "lookup_key": lookup_key,
-                "product_data": {"name": product_name}, "metadata": dict(metadata)}
+                "transfer_lookup_key": True, "product_data": {"name": product_name},
+                "metadata": dict(metadata)}
             if interval is not None:
                 params["recurring"] = {"interval": cast(_Interval, interval)}
             price = self._client.v1.prices.create(params=params,
@@ -203,7 +206,9 @@ class StripePayments:
         from it (``:invoice``, ``:item:<n>``, ``:finalize``, ``:pay``), so calling again after
         a crash at any point continues the same invoice instead of creating another; an
         invoice found already finalized or paid is returned as it is now. A declined card is
-        not an exception: the invoice comes back ``open``. A zero total is ``paid`` on finalize.
+        not an exception: the invoice comes back ``open``, and so does one that could not be
+        charged at all (the customer has no usable default payment method). A zero total is
+        ``paid`` on finalize.
         """
         key = idempotency_key
         invoices = self._client.v1.invoices
@@ -232,9 +237,9 @@ class StripePayments:
                 except stripe.CardError:
                     invoice = invoices.retrieve(invoice_id)  # stays open; its current state (it may be paid since)
                 except stripe.InvalidRequestError:
-                    invoice = invoices.retrieve(invoice_id)  # e.g. "Invoice is already paid"
-                    if invoice.status == "open":
-                        raise
+                    # "Invoice is already paid" (a retry), or nothing to charge it to (no default
+                    # payment method): either way the invoice's current state is the answer.
+                    invoice = invoices.retrieve(invoice_id)
         return Invoice(id=invoice_id, status=invoice.status or "draft", amount_due_cents=invoice.amount_due)
 
     # --- Connect ----------------------------------------------------------------------------------
