@@ -1,12 +1,17 @@
 """Chalice entry point: registers the blueprints of every bounded context and the
 background functions. Thin by design."""
-from chalice import Chalice, Rate
+from chalice import Chalice, Cron, Rate
+
+from chalicelib import jobs
 
 from chalicelib.auth.routes import bp as auth_routes
+from chalicelib.billing.routes import bp as billing_routes
 from chalicelib.catalog.routes import bp as catalog_routes
 from chalicelib.gateway.routes import bp as gateway_routes
 from chalicelib.installs.routes import bp as install_routes
 from chalicelib.metering.routes import bp as usage_routes
+from chalicelib.notifications.routes import bp as notification_routes
+from chalicelib.payouts.routes import bp as payout_routes
 from chalicelib.platform.routes import bp as platform_routes
 from chalicelib.webhooks.routes import bp as webhook_routes
 from chalicelib.wiring import container
@@ -18,6 +23,9 @@ app.register_blueprint(catalog_routes)
 app.register_blueprint(install_routes)
 app.register_blueprint(usage_routes)
 app.register_blueprint(webhook_routes)
+app.register_blueprint(billing_routes)
+app.register_blueprint(payout_routes)
+app.register_blueprint(notification_routes)
 app.register_blueprint(gateway_routes)
 
 
@@ -31,3 +39,21 @@ def webhook_dispatcher(event, context):
 def webhook_retries(event):
     """Retries of webhook deliveries whose backoff has passed."""
     return {"attempted": container().webhooks.retry_due()}
+
+
+@app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="hourly_aggregation")
+def hourly_aggregation(event):
+    """Hour counters -> monthly, period and daily totals; auto-disable; expired payment graces."""
+    return jobs.hourly(container())
+
+
+@app.schedule(Cron(0, 0, "1,15", "*", "?", "*"), name="payouts")
+def payouts(event):
+    """00:00 UTC on the 1st and the 15th: settle the closed period and pay developers."""
+    return jobs.payouts(container())
+
+
+@app.schedule(Cron(0, 2, 1, "*", "?", "*"), name="usage_invoices")
+def usage_invoices(event):
+    """02:00 UTC on the 1st: invoice last month's per-call charges."""
+    return jobs.invoices(container())

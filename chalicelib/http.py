@@ -23,6 +23,7 @@ from chalicelib.core import errors
 from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import parse_json, validate
 from chalicelib.limits.service import Limit
+from chalicelib.payments.port import CardDeclinedError, PaymentsError
 from chalicelib.runtime.port import PluginFailure, PluginTimedOut, PluginUnavailable
 
 logger = Logger(service="marketplace")
@@ -40,6 +41,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     PluginTimedOut: 504,
     PluginUnavailable: 503,
     PluginFailure: 502,
+    CardDeclinedError: 402,
+    PaymentsError: 502,
 }
 
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Api-Key"],

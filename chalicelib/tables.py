@@ -4,10 +4,14 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.auth.records import AuthTable
+from chalicelib.billing.records import BillingTable
 from chalicelib.catalog.records import CatalogTable
 from chalicelib.installs.records import InstallTable
 from chalicelib.limits.records import LimitsTable
 from chalicelib.metering.records import UsageTable
+from chalicelib.notifications.records import NotificationsTable
+from chalicelib.payouts.records import PayoutsTable
 from chalicelib.webhooks.records import WebhooksTable
 
-TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable)
+TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable,
+                                   BillingTable, PayoutsTable, NotificationsTable)

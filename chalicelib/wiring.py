@@ -14,24 +14,32 @@ if TYPE_CHECKING:
     from mocklib_plugin_sdk.state import DynamoDBStateStore
 
     from chalicelib.auth.service import AuthService
+    from chalicelib.billing.service import BillingService
     from chalicelib.catalog.service import CatalogService
     from chalicelib.gateway.entitlements import EntitlementResolver
     from chalicelib.gateway.service import GatewayService
     from chalicelib.installs.service import InstallService
     from chalicelib.limits.service import RateLimiter
+    from chalicelib.metering.aggregation import Aggregator
     from chalicelib.metering.service import MeteringService
+    from chalicelib.notifications.service import NotificationService
+    from chalicelib.payments.port import PaymentsPort
+    from chalicelib.payouts.accounts import AccountService
+    from chalicelib.payouts.earnings import EarningsService
+    from chalicelib.payouts.service import PayoutService
     from chalicelib.runtime.port import PluginRuntime
     from chalicelib.webhooks.service import WebhookService
 
 
 class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 runtime: PluginRuntime | None = None) -> None:
+                 runtime: PluginRuntime | None = None, payments: PaymentsPort | None = None) -> None:
         from chalicelib.tables import TABLES
 
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._runtime = runtime
+        self._payments = payments
         bind_models(TABLES, prefix=settings.table_prefix, region=settings.region,
                     host=settings.dynamodb_endpoint)
 
@@ -141,6 +149,74 @@ class Container:
 
         return GatewayService(self.auth, self.entitlements, self.limiter, self.runtime, self.metering,
                               self.clock, on_webhooks=deliver)
+
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from chalicelib.notifications.service import NotificationService
+
+        return NotificationService(self.clock)
+
+    @property
+    def payments_injected(self) -> bool:
+        return self._payments is not None
+
+    @cached_property
+    def payments(self) -> PaymentsPort:
+        if self._payments is not None:
+            return self._payments
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.payments.stripe_gateway import StripePayments
+
+        if not self.settings.stripe_secret_key:
+            raise ConfigurationError("MF_STRIPE_SECRET_KEY is not set: billing and payouts need Stripe")
+        return StripePayments(self.settings.stripe_secret_key, api_base=self.settings.stripe_api_base,
+                              webhook_secret=self.settings.stripe_webhook_secret)
+
+    def _email_of(self, user_id: str) -> str:
+        return self.auth.get_user(user_id).email
+
+    @cached_property
+    def billing(self) -> BillingService:
+        from chalicelib.billing.service import BillingService
+
+        return BillingService(self.payments, self.catalog.current_pricing, self._email_of, self.notifications,
+                              self.clock, on_account_updated=self.accounts.on_account_updated)
+
+    @cached_property
+    def aggregator(self) -> Aggregator:
+        from chalicelib.billing.service import BillingService
+        from chalicelib.catalog.pricing import rate_for
+        from chalicelib.metering.aggregation import Aggregator
+
+        def rate(plugin: str, user_id: str):  # type: ignore[no-untyped-def]
+            return rate_for(self.catalog.current_pricing(plugin), BillingService.plan_of(user_id, plugin))
+
+        return Aggregator(rate, self.clock)
+
+    @cached_property
+    def payouts(self) -> PayoutService:
+        from chalicelib.payouts.repository import PayoutRepository
+        from chalicelib.payouts.service import PayoutService
+
+        return PayoutService(PayoutRepository(), self.catalog.get_plugin, self.payments, self.notifications,
+                             self.clock)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        from chalicelib.payouts.accounts import AccountService
+        from chalicelib.payouts.repository import PayoutRepository
+
+        return AccountService(PayoutRepository(), self.payments, self._email_of,
+                              lambda user_id: self.auth.get_user(user_id).role, self.clock)
+
+    @cached_property
+    def earnings(self) -> EarningsService:
+        from chalicelib.catalog.repository import CatalogRepository
+        from chalicelib.payouts.earnings import EarningsService
+        from chalicelib.payouts.repository import PayoutRepository
+
+        return EarningsService(PayoutRepository(), CatalogRepository().list_by_author, self.clock)
 
 
 _lock = threading.Lock()

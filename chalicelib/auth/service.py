@@ -12,7 +12,7 @@ from chalicelib.auth.repository import AuthRepository
 from chalicelib.auth.tokens import TokenIssuer
 from chalicelib.core.cache import TtlCache
 from chalicelib.core.clock import Clock, iso
-from chalicelib.core.errors import ConflictError, UnauthenticatedError
+from chalicelib.core.errors import ConflictError, NotFoundError, UnauthenticatedError
 from chalicelib.core.ids import new_id, random_token
 
 KEY_PREFIXES = {"test": "mf_test_", "live": "mf_live_"}
@@ -68,6 +68,12 @@ class AuthService:
         if user is None or not valid:
             raise UnauthenticatedError("e-mail or password is wrong", code="invalid_credentials")
         return {"user": user_view(user), **self._tokens.issue(user_id=user.user_id, role=user.role)}
+
+    def get_user(self, user_id: str) -> User:
+        user = self._repo.get_user(user_id)
+        if user is None:
+            raise NotFoundError(f"no user '{user_id}'", code="user_not_found")
+        return user
 
     def me(self, principal: Principal) -> dict[str, Any]:
         user = self._repo.get_user(principal.user_id)

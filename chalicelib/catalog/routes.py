@@ -98,10 +98,10 @@ def reject(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
            summary="Suspend a plugin: unlisted, calls refused")
 def suspend(req: ApiRequest, name: str) -> dict[str, Any]:
     body = req.json(schemas.REASON)
-    return container().catalog.suspend(req.caller, name, body["reason"])
+    return container().catalog.suspend(name, body["reason"])
 
 
 @api.route("/admin/plugins/{name}/reinstate", methods=("POST",), auth="admin",
            summary="Re-enable a suspended plugin")
 def reinstate(req: ApiRequest, name: str) -> dict[str, Any]:
-    return container().catalog.reinstate(req.caller, name)
+    return container().catalog.reinstate(name)

@@ -238,10 +238,11 @@ class CatalogService:
             expected_version_status="pending_review", expected_plugin_status=plugin.status)
         return {"plugin": name, "plugin_status": status, **version_view(rejected, full=True)}
 
-    def suspend(self, admin: Principal, name: str, reason: str) -> dict[str, Any]:
+    def suspend(self, name: str, reason: str) -> dict[str, Any]:
+        """By an admin, or by the hourly job when the plugin's error rate is too high."""
         return self._set_status(name, frm="active", to="suspended", reason=reason)
 
-    def reinstate(self, admin: Principal, name: str) -> dict[str, Any]:
+    def reinstate(self, name: str) -> dict[str, Any]:
         return self._set_status(name, frm="suspended", to="active", reason=None)
 
     def _set_status(self, name: str, *, frm: str, to: str, reason: str | None) -> dict[str, Any]:

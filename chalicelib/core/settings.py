@@ -40,6 +40,9 @@ class Settings:
     purchase_rate_limit: str  # per user on purchases
     webhook_dispatch: str  # "thread" (local stack) | "lambda" (async invoke) | "manual" (tests)
     webhooks_allow_private: bool  # the local stack delivers to 127.0.0.1; AWS never to private ranges
+    stripe_secret_key: str  # empty: billing and payouts refuse to run (configuration error)
+    stripe_api_base: str | None  # the local Stripe stand-in; None is api.stripe.com
+    stripe_webhook_secret: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -70,4 +73,7 @@ class Settings:
             purchase_rate_limit=environ.get("MF_PURCHASE_RATE_LIMIT", "5/3600"),
             webhook_dispatch=environ.get("MF_WEBHOOK_DISPATCH", "lambda"),
             webhooks_allow_private=environ.get("MF_WEBHOOKS_ALLOW_PRIVATE", "0") == "1",
+            stripe_secret_key=environ.get("MF_STRIPE_SECRET_KEY", ""),
+            stripe_api_base=environ.get("MF_STRIPE_API_BASE") or None,
+            stripe_webhook_secret=environ.get("MF_STRIPE_WEBHOOK_SECRET", ""),
         )

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from chalicelib.metering.records import LATENCY_BUCKETS_MS, UsageHourRecord
+from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginPeriodRecord, PluginTotalsRecord, UsageHourRecord
 
 
 @dataclass(frozen=True)
@@ -54,3 +55,12 @@ class UsageRepository:
                                          consistent_read=True):
             total = total + _counts(rec)
         return total
+
+
+def add_fee_revenue(tx: Any, plugin: str, period: str, micros: int) -> None:
+    """Join a transaction: subscription, purchase and add-on revenue into the plugin's period."""
+    tx.update(PluginPeriodRecord(*PluginPeriodRecord.key(plugin, period)),
+              actions=[PluginPeriodRecord.plugin.set(plugin), PluginPeriodRecord.period.set(period),
+                       PluginPeriodRecord.fee_revenue_micros.add(micros), PluginPeriodRecord.revenue_micros.add(micros)])
+    tx.update(PluginTotalsRecord(*PluginTotalsRecord.key(plugin)),
+              actions=[PluginTotalsRecord.plugin.set(plugin), PluginTotalsRecord.revenue_micros.add(micros)])

@@ -10,13 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.core.errors import DomainError, InvalidInputError
 
-class PaymentsError(Exception):
+
+class PaymentsError(DomainError):
     """The provider refused or failed. ``retryable`` is False only for definite refusals."""
 
     def __init__(self, message: str, *, code: str = "payments_error", retryable: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
         self.retryable = retryable
 
 
@@ -25,8 +26,10 @@ class CardDeclinedError(PaymentsError):
         super().__init__(message, code="card_declined", retryable=False)
 
 
-class InvalidWebhookError(Exception):
+class InvalidWebhookError(InvalidInputError):
     """The payload is not a genuine, fresh event from the provider (bad signature, too old, not JSON)."""
+
+    code = "invalid_webhook_signature"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,11 @@ class PaymentsPort(Protocol):
 
     def create_transfer(self, *, account_id: str, amount_cents: int, description: str,
                         metadata: Mapping[str, str], idempotency_key: str) -> str:
-        """A USD transfer to a connected account; returns the transfer id."""
+        """A USD transfer to a connected account, in transfer group ``idempotency_key``; returns its id."""
+
+    def find_transfer(self, transfer_group: str) -> str | None:
+        """The transfer already made in ``transfer_group``, if any: idempotency keys expire after
+        24 hours, so a payout retried later first looks for the transfer it may have made."""
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The verified event, or :class:`InvalidWebhookError`."""

@@ -274,9 +274,15 @@ class StripePayments:
         with _stripe_errors():
             transfer = self._client.v1.transfers.create(
                 params={"amount": amount_cents, "currency": CURRENCY, "destination": account_id,
-                        "description": description, "metadata": dict(metadata)},
+                        "description": description, "metadata": dict(metadata),
+                        "transfer_group": idempotency_key},
                 options={"idempotency_key": idempotency_key})
         return transfer.id
+
+    def find_transfer(self, transfer_group: str) -> str | None:
+        with _stripe_errors():
+            found = self._client.v1.transfers.list(params={"transfer_group": transfer_group, "limit": 1})
+        return found.data[0].id if found.data else None
 
     # --- webhooks -----------------------------------------------------------------------------------
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
