@@ -221,7 +221,8 @@ class BillingService:
         user, plugin, now = meta["user_id"], meta["plugin"], self._clock.now()
         if meta.get("kind") == "addon":
             return [lambda tx: tx.update(PlanRecord(*PlanRecord.key(user, plugin)),
-                                         actions=[PlanRecord.addons.set(PlanRecord.addons.append([meta["plan"]]))])]
+                                         actions=[PlanRecord.addons.set(PlanRecord.addons.append([meta["plan"]]))],
+                                         condition=PlanRecord.pk.exists())]
         record = PlanRecord(*PlanRecord.key(user, plugin), user_id=user, plugin=plugin, plan_id=meta["plan"],
                             status=str(sub.get("status")),
                             source="subscription", stripe_subscription_id=sub.get("id"),

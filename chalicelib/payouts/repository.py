@@ -27,7 +27,8 @@ def _once(build: Any) -> bool:
 
 def _credit_balance(tx: TransactWrite, developer: str, amount_micros: int, counter: Any) -> None:
     tx.update(BalanceRecord(*BalanceRecord.key(developer)),
-              actions=[BalanceRecord.developer_id.set(developer), BalanceRecord.listing.set(BALANCES),
+              actions=[BalanceRecord.kind.set(BalanceRecord),  # update-created items need their kind too
+                       BalanceRecord.developer_id.set(developer), BalanceRecord.listing.set(BALANCES),
                        BalanceRecord.balance_micros.add(amount_micros), counter.add(amount_micros)])
 
 
@@ -103,13 +104,13 @@ class PayoutRepository:
 
         def build(tx: TransactWrite) -> None:
             tx.update(SettlementRecord(*SettlementRecord.key(s.plugin, s.period)),
-                      actions=[SettlementRecord.plugin.set(s.plugin), SettlementRecord.settled_micros.set(s.settled_to),
+                      actions=[SettlementRecord.kind.set(SettlementRecord), SettlementRecord.plugin.set(s.plugin), SettlementRecord.settled_micros.set(s.settled_to),
                                SettlementRecord.developer_micros.add(s.developer_micros),
                                SettlementRecord.platform_micros.add(s.platform_micros)],
                       condition=(SettlementRecord.settled_micros.does_not_exist() if before == 0
                                  else SettlementRecord.settled_micros == before))
             tx.update(CarryRecord(*CarryRecord.key(s.plugin)),
-                      actions=[CarryRecord.plugin.set(s.plugin), CarryRecord.carry.set(s.carry_out)],
+                      actions=[CarryRecord.kind.set(CarryRecord), CarryRecord.plugin.set(s.plugin), CarryRecord.carry.set(s.carry_out)],
                       condition=(CarryRecord.carry.does_not_exist() | (CarryRecord.carry == s.carry_in)))
             _credit_balance(tx, s.developer, s.developer_micros, BalanceRecord.earned_micros)
             tx.save(LedgerRecord(*LedgerRecord.key(s.developer, f"E#{s.period}#{s.plugin}#{s.settled_to}"),

@@ -18,7 +18,7 @@ from typing import Any
 from chalicelib.catalog.model import Plugin
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, NotFoundError
-from chalicelib.core.periods import month_key, period_of, period_start, previous_period
+from chalicelib.core.periods import month_key, period_end, period_of, period_start, previous_period
 from chalicelib.metering.records import PluginPeriodRecord, PluginTotalsRecord
 from chalicelib.notifications.service import NotificationService
 from chalicelib.payments.port import PaymentsError, PaymentsPort
@@ -115,6 +115,9 @@ class PayoutService:
 
     # --- execution -----------------------------------------------------------------------------
     def run(self, period: str, *, dry_run: bool = False) -> dict[str, Any]:
+        if not dry_run and period_end(period) > self._clock.now().date():
+            raise ConflictError(f"the period {period} ends on {period_end(period)}: it can be planned (dry run) "
+                                "but not paid before", code="period_not_closed")
         plan = self.plan(period)
         report: dict[str, Any] = {"period": period, "dry_run": dry_run, "totals": plan.totals(),
                                   "settlements": [asdict(s) for s in plan.settlements],
