@@ -1,15 +1,25 @@
 """``python -m devstack`` (what ``make dev`` runs): the whole marketplace on 127.0.0.1.
 
 The stack is a list of services started in order and stopped in reverse. A later service
-(frontend, scheduler, plugin runtime, Stripe stand-in) is one more class in ``SERVICES``:
-``start(stack)`` publishes its URLs into ``stack.info`` (written to dev.json), ``stop()``
-undoes it, ``alive()`` reports whether it still runs.
+(frontend, plugin runtime, ...) is one more class in ``SERVICES``: ``start(stack)``
+publishes its URLs into ``stack.info`` (written to dev.json), ``stop()`` undoes it,
+``alive()`` reports whether it still runs.
+
+Services: DynamoDB Local, the Stripe stand-in (``devstack.stripe_standin``), the data
+(tables, seed), the API, the scheduler (``devstack.scheduler``: the app's ``@app.schedule``
+jobs at their times). Besides dev.json, ``<state-dir>/dev.env`` holds the environment the
+API runs with, so the jobs can be run by hand against the running stack:
+
+    python -m devstack --run-job payouts [--period 2026-11-01] [--dry-run]
+    python -m devstack --run-job hourly | invoices [--month 2026-10] | aggregate --hour 2026-11-22T13
+    # the same thing by hand:  (. .local/dev.env && python -m chalicelib.jobs payouts)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -17,10 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from devstack.dynamodb import DynamoDBLocal, port_is_open
+from devstack.dynamodb import DynamoDBLocal, free_port, port_is_open
 from devstack.seed import (DEMO_ADMIN, DEMO_DEVELOPER, DEMO_PASSWORD, DEMO_USER, PLUGINS_DIR,
-                           load_secrets, seed)
-from devstack.server import ApiServer
+                           load_secrets, save_secrets, seed)
+from devstack.server import HOST, ApiServer
 
 STAGE = "dev"
 
@@ -63,6 +73,63 @@ class DynamoDBService:
         where = "127.0.0.1 only" if self.server.loopback_only else \
             "WARNING: all interfaces, no JDK to build the loopback launcher"
         log(f"DynamoDB Local on {self.server.endpoint} (pid {self.server.pid}, {where})")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def alive(self) -> bool:
+        return self.server is not None and self.server.running()
+
+
+class StripeService:
+    """The Stripe stand-in, its webhook endpoint for the API, and the MF_STRIPE_* settings.
+
+    Starts before the data service so the settings are in the environment when the API's
+    container is built; the endpoint URL comes from ``--api-port`` (fixed before anything starts)."""
+
+    name = "stripe"
+
+    def __init__(self) -> None:
+        self.server: Any = None
+
+    def start(self, stack: Stack) -> None:
+        from devstack.stripe_standin import (WEBHOOK_PATH, StandInClient, StripeStandInProcess,
+                                             ensure_webhook_endpoint, new_api_key)
+
+        secrets = load_secrets(stack.state_dir)
+        if not str(secrets.get("stripe_secret_key", "")).startswith("mf_test_"):
+            secrets["stripe_secret_key"] = new_api_key()  # kept: the stand-in keys its state by it
+            save_secrets(stack.state_dir, secrets)
+        api_key = secrets["stripe_secret_key"]
+        persistent = stack.args.stripe_state == "dynamodb"
+        table = f"mf-{STAGE}-stripe-standin-state"
+        self.server = StripeStandInProcess(
+            port=stack.args.stripe_port, state=stack.args.stripe_state,
+            state_table=table if persistent else None,
+            dynamodb_endpoint=stack.info["dynamodb_url"] if persistent else None,
+            log_path=stack.state_dir / "logs" / "stripe.log")
+        self.server.create_state_table()
+        self.server.start()
+        webhook_url = f"http://{HOST}:{stack.args.api_port}{WEBHOOK_PATH}"
+        client = StandInClient(self.server.url, api_key)
+        endpoint, deleted = ensure_webhook_endpoint(client, webhook_url, secrets.get("stripe_webhook_endpoint"))
+        if secrets.get("stripe_webhook_endpoint") != endpoint:
+            secrets["stripe_webhook_endpoint"] = endpoint
+            save_secrets(stack.state_dir, secrets)
+        os.environ.update({"MF_STRIPE_SECRET_KEY": api_key, "MF_STRIPE_API_BASE": self.server.url,
+                           "MF_STRIPE_WEBHOOK_SECRET": endpoint["secret"]})
+        stack.info.update({
+            "stripe_api_base": self.server.url,
+            "stripe_api_key": api_key,
+            "stripe_webhook_endpoint": {"id": endpoint["id"], "url": endpoint["url"]},
+            "stripe_webhook_secret": endpoint["secret"],
+            "stripe_state": f"dynamodb table {table}" if persistent else "memory (lost on stop)",
+        })
+        stale = f", deleted stale endpoints {', '.join(deleted)}" if deleted else ""
+        log(f"Stripe stand-in on {self.server.url} (pid {self.server.pid}, state "
+            f"{stack.info['stripe_state']}); webhook endpoint {endpoint['id']} -> {webhook_url}{stale}")
 
     def stop(self) -> None:
         if self.server is not None:
@@ -162,8 +229,43 @@ class ApiService:
         return self.server is not None
 
 
+class SchedulerService:
+    """The app's ``@app.schedule`` functions at their times (``devstack.scheduler``)."""
+
+    name = "scheduler"
+
+    def __init__(self) -> None:
+        self.scheduler: Any = None
+
+    def start(self, stack: Stack) -> None:
+        if stack.args.no_scheduler:
+            stack.info["scheduled_jobs"] = "off (--no-scheduler); run them with python -m devstack --run-job"
+            log("scheduler off (--no-scheduler)")
+            return
+        from app import app
+        from devstack.scheduler import Scheduler, scheduled_jobs
+
+        jobs = scheduled_jobs(app, lambda line: print(f"[scheduler] {line}", flush=True))
+        self.scheduler = Scheduler(jobs, app_name=app.app_name,
+                                   log=lambda line: print(f"[scheduler] {line}", flush=True),
+                                   error_log=stack.state_dir / "logs" / "scheduler.log").start()
+        stack.info["scheduled_jobs"] = {job.name: job.expression for job in jobs}
+        log("scheduler: " + "; ".join(
+            f"{job.name} {job.expression} next {job.next_run:%Y-%m-%d %H:%M:%S}Z" for job in jobs
+            if job.next_run is not None))
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+
+    def alive(self) -> bool:
+        return self.scheduler is None or self.scheduler.alive()
+
+
 # Started top to bottom, stopped bottom to top.
-SERVICES: list[type[Service]] = [DynamoDBService, MarketplaceData, ApiService]
+SERVICES: list[type[Service]] = [DynamoDBService, StripeService, MarketplaceData, ApiService, SchedulerService]
+JOBS = ("hourly", "aggregate", "payouts", "invoices")  # python -m chalicelib.jobs commands
 
 
 class _Stop(BaseException):
@@ -175,12 +277,74 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0])
-    parser.add_argument("--api-port", type=int, default=8000)
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.splitlines()[0], allow_abbrev=False,
+                                     epilog="With --run-job, the remaining arguments go to "
+                                            "python -m chalicelib.jobs (e.g. --period, --dry-run, --month).")
+    parser.add_argument("--api-port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--dynamodb-port", type=int, default=8100)
+    parser.add_argument("--stripe-port", type=int, default=0,
+                        help="the Stripe stand-in's port (default 0: a free one, see stripe_api_base in dev.json)")
+    parser.add_argument("--stripe-state", choices=("dynamodb", "memory"), default="dynamodb",
+                        help="where the Stripe stand-in keeps its objects (default: DynamoDB Local, kept)")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduled jobs")
     parser.add_argument("--state-dir", default=".local",
-                        help="secrets, DynamoDB data, logs and dev.json (default .local)")
-    return parser.parse_args(argv)
+                        help="secrets, DynamoDB data, logs, dev.json and dev.env (default .local)")
+    parser.add_argument("--run-job", choices=JOBS,
+                        help="run one scheduled job once against the running stack (reads <state-dir>/dev.env) "
+                             "and exit")
+    args, rest = parser.parse_known_args(argv)
+    if rest and not args.run_job:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.job_args = rest
+    return args
+
+
+# What dev.env carries besides every MF_* variable: DynamoDB Local's stand-in credentials.
+ENV_EXTRA = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def write_dev_env(stack: Stack) -> Path:
+    """The environment the API's container was built from, as ``export K='v'`` lines (sourceable)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("MF_") or k in ENV_EXTRA}
+    lines = ["# The dev stack's environment (written by python -m devstack, removed when it stops).",
+             "# python -m devstack --run-job JOB, or: (. .local/dev.env && python -m chalicelib.jobs JOB)"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    path = stack.state_dir / "dev.env"
+    tmp = path.with_suffix(".env.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_dev_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    return env
+
+
+def run_job(args: argparse.Namespace) -> int:
+    """``--run-job``: one scheduled job, in this process, against the running stack's data and Stripe."""
+    state_dir = Path(args.state_dir).resolve()
+    env_file = state_dir / "dev.env"
+    if not env_file.is_file():
+        log(f"{env_file} not found: is the dev stack running (make dev, same --state-dir)?")
+        return 2
+    try:
+        os.kill(int(json.loads((state_dir / "dev.json").read_text())["pid"]), 0)
+    except (OSError, ValueError, KeyError):  # no dev.json, or its process is gone (killed: files left)
+        log(f"the dev stack of {state_dir} is not running; start it first (make dev)")
+        return 2
+    os.environ.update(read_dev_env(env_file))
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    from chalicelib import jobs
+
+    return int(jobs.main([args.run_job, *args.job_args]))
 
 
 def write_dev_json(stack: Stack) -> Path:
@@ -204,16 +368,22 @@ def banner(stack: Stack, path: Path) -> str:
     info = ordered(stack.info)
     width = max(len(k) for k in info)
     lines = ["", "MockFactory Marketplace dev stack is up"]
-    lines += [f"  {key:<{width}}  {value}" for key, value in info.items()]
+    lines += [f"  {key:<{width}}  {value if isinstance(value, (str, int)) else json.dumps(value)}"
+              for key, value in info.items()]
     lines += [f"  (all of this is in {path})", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.run_job:
+        return run_job(args)
+    if args.api_port == 0:
+        args.api_port = free_port()  # known up front: the Stripe webhook endpoint points at it
     stack = Stack(args)
     stack.state_dir.mkdir(parents=True, exist_ok=True)
     (stack.state_dir / "dev.json").unlink(missing_ok=True)
+    (stack.state_dir / "dev.env").unlink(missing_ok=True)
     if port_is_open(args.api_port):
         log(f"port {args.api_port} is already in use; pick another --api-port")
         return 2
@@ -229,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.info["state_dir"] = str(stack.state_dir)
         stack.info["pid"] = os.getpid()
         stack.info["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_dev_env(stack)
         path = write_dev_json(stack)
         print(banner(stack, path), flush=True)
         while True:
@@ -255,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - keep stopping the others
                 log(f"stopping {service.name} failed: {exc}")
         (stack.state_dir / "dev.json").unlink(missing_ok=True)
+        (stack.state_dir / "dev.env").unlink(missing_ok=True)
         log("stopped")
     return code
 

@@ -23,15 +23,9 @@ import hashlib
 import hmac
 import itertools
 import os
-import re
 import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -40,15 +34,9 @@ from typing import Any
 import pytest
 import stripe
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_DIR = REPO_ROOT / "plugin_functions" / "stripe" / "chalicelib"
-HOST = "127.0.0.1"
+from devstack.stripe_standin import StripeStandInProcess
+
 WEBHOOK_SECRET = "whsec_test_standin_0123456789abcdef"
-_SERVING = re.compile(r"serving \S+ \S+ at (http://\S+)")
-# Settings that would make the child deterministic (fixed clock: webhook timestamps and
-# ``created`` would not move) or put its state in DynamoDB instead of memory.
-_CHILD_ENV_DROP = ("MF_PLUGIN_DETERMINISTIC", "MF_PLUGIN_EPOCH", "MF_PLUGIN_SEED", "MF_PLUGIN_STATE_TABLE",
-                   "MF_DYNAMODB_ENDPOINT")
 
 
 def sign_event(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -59,32 +47,28 @@ def sign_event(payload: bytes, secret: str, timestamp: int | None = None) -> str
     return f"t={t},v1={mac}"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the stand-in if the test process dies, even by SIGKILL (no orphan servers)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class StripeStandIn:
-    """``with StripeStandIn() as standin: standin.client.v1.customers.create(...)``."""
+    """``with StripeStandIn() as standin: standin.client.v1.customers.create(...)``.
+
+    The process is the dev stack's own (:class:`devstack.stripe_standin.StripeStandInProcess`),
+    here with state in memory and its output in a temporary log."""
 
     def __init__(self, *, startup_timeout: float = 30.0, api_key: str | None = None) -> None:
         self.startup_timeout = startup_timeout
         self.api_key = api_key or "mf_test_" + secrets.token_hex(12)
-        self.url = ""
-        self._process: subprocess.Popen[bytes] | None = None
+        self._server: StripeStandInProcess | None = None
         self._log_path: Path | None = None
         self._client: stripe.StripeClient | None = None
         self._seq = itertools.count(1)
 
     # --- lifecycle ------------------------------------------------------------------------------
     @property
+    def url(self) -> str:
+        return self._server.url if self._server is not None else ""
+
+    @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._server.pid if self._server is not None else None
 
     @property
     def client(self) -> stripe.StripeClient:
@@ -93,23 +77,15 @@ class StripeStandIn:
         return self._client
 
     def start(self) -> StripeStandIn:
-        if self._process is not None:
+        if self._server is not None:
             return self
         fd, name = tempfile.mkstemp(prefix="stripe-standin-", suffix=".log")
+        os.close(fd)
         self._log_path = Path(name)
-        env = {k: v for k, v in os.environ.items() if k not in _CHILD_ENV_DROP}
-        env["PYTHONUNBUFFERED"] = "1"
+        self._server = StripeStandInProcess(state="memory", log_path=self._log_path,
+                                            startup_timeout=self.startup_timeout)
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "mocklib_plugin_sdk", "serve", str(PLUGIN_DIR), "--host", HOST,
-                 "--port", "0", "--state", "memory"],
-                cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() ends it and any children
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-        finally:
-            os.close(fd)
-        try:
-            self.url = self._wait_ready()
+            self._server.start()
         except BaseException:
             self.stop()
             raise
@@ -117,66 +93,20 @@ class StripeStandIn:
         self._client = stripe.StripeClient(self.api_key, base_addresses={"api": self.url}, max_network_retries=0)
         return self
 
-    def _wait_ready(self) -> str:
-        deadline = time.monotonic() + self.startup_timeout
-        assert self._process is not None
-        url = ""
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the Stripe stand-in exited with code {self._process.returncode}:\n"
-                                   f"{self.log_tail()}")
-            if not url:
-                match = _SERVING.search(self.log_tail(200))
-                url = match.group(1) if match else ""
-            if url and self._answers(url):
-                return url
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Stripe stand-in did not answer within {self.startup_timeout:.0f}s:\n"
-                                   f"{self.log_tail()}")
-            time.sleep(0.05)
-
-    @staticmethod
-    def _answers(url: str) -> bool:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP(S)_PROXY
-        try:
-            with opener.open(url + "/_mf/health", timeout=1.0) as response:
-                return bool(response.status == 200)
-        except urllib.error.HTTPError:
-            return True  # it answers
-        except (urllib.error.URLError, OSError):
-            return False
-
     def log_tail(self, lines: int = 30) -> str:
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+        return self._server.log_tail(lines) if self._server is not None else ""
 
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._server is not None and self._server.running()
 
     def stop(self, timeout: float = 10.0) -> None:
-        process, self._process = self._process, None
+        server, self._server = self._server, None
         self._client = None
-        if process is not None:
-            if process.poll() is None:
-                self._signal_group(process, signal.SIGTERM)
-                try:
-                    process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    self._signal_group(process, signal.SIGKILL)
-                    process.wait(timeout=timeout)
-            # Whatever the server started is in its group; make sure nothing outlives it.
-            self._signal_group(process, signal.SIGKILL)
+        if server is not None:
+            server.stop(timeout)
         if self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
             self._log_path = None
-
-    @staticmethod
-    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        try:
-            os.killpg(process.pid, sig)  # the group id is the child's pid (start_new_session)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def __enter__(self) -> StripeStandIn:
         return self.start()

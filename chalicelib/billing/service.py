@@ -275,8 +275,8 @@ class BillingService:
             return [lambda tx: tx.update(InvoiceRecord(*key), actions=[InvoiceRecord.status.set("failed")],
                                          condition=InvoiceRecord.pk.exists())]
         rec = self._plan_record(meta.get("user_id", ""), meta.get("plugin", "")) if meta.get("user_id") else None
-        if rec is None or rec.grace:
-            return []
+        if rec is None or rec.grace or rec.status not in ("active", "trialing"):
+            return []  # grace is for plans that were paid; a first payment that failed grants nothing
         key, until = PlanRecord.key(rec.user_id, rec.plugin), self._clock.now() + timedelta(days=GRACE_DAYS)
         return [lambda tx: tx.update(PlanRecord(*key), actions=[
             PlanRecord.grace.set(IN_GRACE), PlanRecord.grace_until.set(until), PlanRecord.status.set("past_due")])]
@@ -345,22 +345,27 @@ class BillingService:
         for plugin, micros in charges:  # cumulative rounding: the lines add up to the total exactly
             before, running = running // MICROS_PER_CENT, running + micros
             lines.append({"plugin": plugin, "micros": micros, "amount_cents": running // MICROS_PER_CENT - before})
-        if cents < STRIPE_MINIMUM_CHARGE_CENTS:
-            status, carry_out, invoice_id = "carried", total, None
-        else:
-            invoice = self._payments.charge_invoice(
-                customer_id=customer.stripe_customer_id,
-                lines=[InvoiceLine(f"{l['plugin']} API calls, {month}", l["amount_cents"]) for l in lines],
-                metadata={"kind": "usage", "user_id": user, "month": month}, idempotency_key=f"usage-{user}-{month}")
-            status, invoice_id = ("paid" if invoice.status == "paid" else "open"), invoice.id
-        record = InvoiceRecord(*key, user_id=user, month=month, status=status, amount_cents=cents if invoice_id else 0,
-                               carry_in_micros=carry_in, carry_out_micros=carry_out, lines=lines,
-                               stripe_invoice_id=invoice_id, created_at=self._clock.now())
+        carried = cents < STRIPE_MINIMUM_CHARGE_CENTS
+        if carried:
+            cents, carry_out = 0, total
+        # written before charging, so Stripe's invoice events (which may come back first) find it
+        record = InvoiceRecord(*key, user_id=user, month=month, status="carried" if carried else "open",
+                               amount_cents=cents, carry_in_micros=carry_in, carry_out_micros=carry_out, lines=lines,
+                               created_at=self._clock.now())
 
         def build(tx: TransactWrite) -> None:
             tx.save(record, condition=InvoiceRecord.pk.does_not_exist() | (InvoiceRecord.status == "open"))
             tx.update(CustomerRecord(*CustomerRecord.key(user)), actions=[CustomerRecord.carry_micros.set(carry_out)])
 
         run_transaction(BillingTable, build)
-        return {"user_id": user, "status": status, "amount_cents": record.amount_cents,
-                "carry_out_micros": carry_out, "stripe_invoice_id": invoice_id}
+        if not carried:
+            invoice = self._payments.charge_invoice(
+                customer_id=customer.stripe_customer_id,
+                lines=[InvoiceLine(f"{l['plugin']} API calls, {month}", l["amount_cents"]) for l in lines],
+                metadata={"kind": "usage", "user_id": user, "month": month}, idempotency_key=f"usage-{user}-{month}")
+            actions: list[Any] = [InvoiceRecord.stripe_invoice_id.set(invoice.id)]
+            if invoice.status == "paid":
+                actions.append(InvoiceRecord.status.set("paid"))
+            record.update(actions=actions)
+        return {"user_id": user, "status": record.status, "amount_cents": cents, "carry_out_micros": carry_out,
+                "stripe_invoice_id": record.stripe_invoice_id}

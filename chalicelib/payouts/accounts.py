@@ -138,4 +138,6 @@ class AccountService:
         developer = (stripe_account.get("metadata") or {}).get("developer_id")
         account = self._repo.account(developer) if developer else None
         if account is not None and account.stripe_account_id == stripe_account.get("id"):
-            account.update(actions=[AccountRecord.payouts_enabled.set(bool(stripe_account.get("payouts_enabled")))])
+            # events may arrive out of order: ask Stripe for the account as it is now
+            status = self._payments.account_status(account.stripe_account_id)
+            account.update(actions=[AccountRecord.payouts_enabled.set(status.payouts_enabled)])
