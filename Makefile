@@ -21,3 +21,4 @@ bench: bootstrap
 	$(PYTHON) bench/api_throughput.py
 	$(PYTHON) bench/search.py
 	$(PYTHON) bench/gateway.py
+	$(PYTHON) bench/payouts.py
