@@ -53,8 +53,7 @@ def hourly(c: Container, hours: list[str] | None = None) -> dict[str, Any]:
     report = c.aggregator.run(hours or c.aggregator.recent_hours())
     result: dict[str, Any] = {"hours": report.hours, "counters": report.counters, "applied": report.applied,
                               "auto_disabled": auto_disable(c, report)}
-    if c.settings.stripe_secret_key or c.payments_injected:
-        result["downgraded"] = c.billing.expire_graces()
+    result["downgraded"] = c.billing.expire_graces()
     return result
 
 

@@ -7,6 +7,7 @@ from chalicelib.auth.records import AuthTable
 from chalicelib.billing.records import BillingTable
 from chalicelib.catalog.records import CatalogTable
 from chalicelib.installs.records import InstallTable
+from chalicelib.licensing.records import LicensingTable
 from chalicelib.limits.records import LimitsTable
 from chalicelib.metering.records import UsageTable
 from chalicelib.notifications.records import NotificationsTable
@@ -14,4 +15,4 @@ from chalicelib.payouts.records import PayoutsTable
 from chalicelib.webhooks.records import WebhooksTable
 
 TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable,
-                                   BillingTable, PayoutsTable, NotificationsTable)
+                                   BillingTable, PayoutsTable, NotificationsTable, LicensingTable)

@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     from mocklib_plugin_sdk.state import DynamoDBStateStore
 
     from chalicelib.auth.service import AuthService
+    from chalicelib.billing.holding import Holding
     from chalicelib.billing.service import BillingService
     from chalicelib.catalog.service import CatalogService
     from chalicelib.gateway.entitlements import EntitlementResolver
     from chalicelib.gateway.service import GatewayService
     from chalicelib.installs.service import InstallService
+    from chalicelib.licensing.service import LicensingService
+    from chalicelib.limits.quotas import QuotaStore
     from chalicelib.limits.service import RateLimiter
     from chalicelib.metering.aggregation import Aggregator
     from chalicelib.metering.service import MeteringService
@@ -97,7 +100,7 @@ class Container:
         functions = FunctionLocator(function_template=self.settings.plugin_function_template,
                                     stage=self.settings.stage, source_root=self.settings.plugin_source_root)
         return EntitlementResolver(InstallRepository(), self.catalog, functions,
-                                   self.settings.entitlement_cache_ttl_seconds)
+                                   self.settings.entitlement_cache_ttl_seconds, holding=self.holding)
 
     @cached_property
     def plugin_state(self) -> DynamoDBStateStore:
@@ -147,8 +150,16 @@ class Container:
             target = Target(install.user_id, install.plugin, sandbox, install.webhook_url, install.webhook_secret)
             self.webhooks.enqueue(target, entries)
 
+        from chalicelib.limits.quotas import SlotStore
+
         return GatewayService(self.auth, self.entitlements, self.limiter, self.runtime, self.metering,
-                              self.clock, on_webhooks=deliver)
+                              self.clock, self.quotas, SlotStore(self.clock), on_webhooks=deliver)
+
+    @cached_property
+    def quotas(self) -> QuotaStore:
+        from chalicelib.limits.quotas import QuotaStore
+
+        return QuotaStore()
 
 
     @cached_property
@@ -157,40 +168,47 @@ class Container:
 
         return NotificationService(self.clock)
 
-    @property
-    def payments_injected(self) -> bool:
-        return self._payments is not None
-
     @cached_property
     def payments(self) -> PaymentsPort:
         if self._payments is not None:
             return self._payments
-        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.payments.port import UnconfiguredPayments
         from chalicelib.payments.stripe_gateway import StripePayments
 
         if not self.settings.stripe_secret_key:
-            raise ConfigurationError("MF_STRIPE_SECRET_KEY is not set: billing and payouts need Stripe")
+            return UnconfiguredPayments()  # type: ignore[return-value]
         return StripePayments(self.settings.stripe_secret_key, api_base=self.settings.stripe_api_base,
                               webhook_secret=self.settings.stripe_webhook_secret)
 
     def _email_of(self, user_id: str) -> str:
         return self.auth.get_user(user_id).email
 
+    def holding(self, user_id: str, plugin: str) -> Holding:
+        """What the user holds on the plugin now (no Stripe needed to know it)."""
+        from chalicelib.billing.holding import current_holding
+
+        return current_holding(user_id, plugin, self.catalog.current_pricing(plugin), self.clock.now())
+
     @cached_property
     def billing(self) -> BillingService:
         from chalicelib.billing.service import BillingService
 
+        def plan_changed(user_id: str, plugin: str, reason: str) -> None:
+            self.entitlements.forget(user_id, plugin)  # here at once; other containers within their cache TTL
+            if self.settings.licence_keys:
+                self.licensing.issue(user_id, plugin, reason=reason)
+
         return BillingService(self.payments, self.catalog.current_pricing, self._email_of, self.notifications,
-                              self.clock, on_account_updated=self.accounts.on_account_updated)
+                              self.clock, on_account_updated=self.accounts.on_account_updated,
+                              on_plan_change=plan_changed)
 
     @cached_property
     def aggregator(self) -> Aggregator:
-        from chalicelib.billing.service import BillingService
         from chalicelib.catalog.pricing import rate_for
         from chalicelib.metering.aggregation import Aggregator
 
         def rate(plugin: str, user_id: str):  # type: ignore[no-untyped-def]
-            return rate_for(self.catalog.current_pricing(plugin), BillingService.plan_of(user_id, plugin))
+            return rate_for(self.catalog.current_pricing(plugin), self.holding(user_id, plugin).plan_id)
 
         return Aggregator(rate, self.clock)
 
@@ -217,6 +235,13 @@ class Container:
         from chalicelib.payouts.repository import PayoutRepository
 
         return EarningsService(PayoutRepository(), CatalogRepository().list_by_author, self.clock)
+
+    @cached_property
+    def licensing(self) -> LicensingService:
+        from chalicelib.licensing.service import LicensingService
+
+        return LicensingService(self.settings.licence_keys, self.holding, self.clock,
+                                issuer=self.settings.jwt_issuer)
 
 
 _lock = threading.Lock()

@@ -91,3 +91,17 @@ class EventRecord(BillingTable, discriminator="event"):
     @staticmethod
     def key(event_id: str) -> tuple[str, str]:
         return f"EVT#{event_id}", "EVT"
+
+
+class TrialRecord(BillingTable, discriminator="trial"):
+    """A trial taken: at most one per user and plugin, ever."""
+
+    user_id = UnicodeAttribute()
+    plugin = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    started_at = UTCDateTimeAttribute()
+    ends_at = UTCDateTimeAttribute()
+
+    @staticmethod
+    def key(user_id: str, plugin: str) -> tuple[str, str]:
+        return f"USER#{user_id}", f"TRIAL#{plugin}"

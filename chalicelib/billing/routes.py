@@ -39,3 +39,15 @@ def cancel(req: ApiRequest, plugin: str) -> dict[str, Any]:
            summary="Stripe events (verified by Stripe-Signature; each event id handled once)")
 def stripe_webhook(req: ApiRequest) -> dict[str, Any]:
     return container().billing.handle_webhook(req.raw.raw_body, req.raw.headers.get("stripe-signature"))
+
+
+@api.route("/trials/{plugin}", methods=("POST",), auth="user", status=201, limit="purchase",
+           summary="Start the plugin's trial (14 days of its Pro plan by default; once per plugin, ever)")
+def start_trial(req: ApiRequest, plugin: str) -> dict[str, Any]:
+    return container().billing.start_trial(req.caller, plugin)
+
+
+@api.route("/trials/{plugin}", auth="user",
+           summary="Your trial of a plugin: available, active (with days remaining) or expired")
+def trial_status(req: ApiRequest, plugin: str) -> dict[str, Any]:
+    return container().billing.trial_status(req.caller, plugin)

@@ -32,13 +32,14 @@ from chalicelib.core.periods import period_of
 from chalicelib.metering.records import UserMonthRecord
 from chalicelib.metering.repository import add_fee_revenue
 from chalicelib.billing.records import (IN_GRACE, BillingTable, CustomerRecord, EventRecord, InvoiceRecord,
-                                        PlanRecord)
+                                        PlanRecord, TrialRecord)
 from chalicelib.notifications.service import NotificationService
 from chalicelib.payments.port import InvoiceLine, PaymentsPort
 from chalicelib.payouts.plan import MICROS_PER_CENT
 
 log = logging.getLogger(__name__)
 GRACE_DAYS = 3
+TRIAL_DAYS = 14
 STRIPE_MINIMUM_CHARGE_CENTS = 50
 EVENT_RETENTION_DAYS = 30
 HANDLED_EVENTS = ("checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
@@ -69,7 +70,9 @@ def plan_view(rec: PlanRecord) -> dict[str, Any]:
 class BillingService:
     def __init__(self, payments: PaymentsPort, pricing_of: Callable[[str], dict[str, Any]],
                  email_of: Callable[[str], str], notifications: NotificationService, clock: Clock,
-                 on_account_updated: Callable[[dict[str, Any]], None]) -> None:
+                 on_account_updated: Callable[[dict[str, Any]], None],
+                 on_plan_change: Callable[[str, str, str], None] = lambda user, plugin, reason: None) -> None:
+        self._on_plan_change = on_plan_change
         self._payments = payments
         self._pricing_of = pricing_of
         self._email_of = email_of
@@ -84,12 +87,6 @@ class BillingService:
             return PlanRecord.get(*PlanRecord.key(user_id, plugin), consistent_read=True)
         except PlanRecord.DoesNotExist:
             return None
-
-    @staticmethod
-    def plan_of(user_id: str, plugin: str) -> str | None:
-        """The plan the user's calls are rated by, or None for the plugin's default."""
-        rec = BillingService._plan_record(user_id, plugin)
-        return rec.plan_id if rec is not None and rec.status in ("active", "trialing", "past_due") else None
 
     def summary(self, principal: Principal) -> dict[str, Any]:
         user = principal.user_id
@@ -131,6 +128,8 @@ class BillingService:
             raise InvalidInputError(f"the {plan.name} plan is not sold online" +
                                     (" (contact sales)" if plan.kind == "custom" else ""), code="plan_not_purchasable")
         current = self._plan_record(user_id, plugin)
+        if current is not None and current.source == "trial":
+            current = None  # a trial is converted by buying, the trialed plan included
         if plan.requires_plan and (current is None or current.plan_id != plan.requires_plan):
             raise ConflictError(f"the {plan.name} add-on needs the {plans[plan.requires_plan].name} plan first",
                                 code="plan_required")
@@ -162,6 +161,53 @@ class BillingService:
         self._payments.cancel_subscription(subscription_id=rec.stripe_subscription_id, at_period_end=True)
         rec.update(actions=[PlanRecord.cancel_at_period_end.set("true")])
         return plan_view(rec)
+
+    # --- trials --------------------------------------------------------------------------------
+    def _trial_plan(self, plugin: str) -> Plan:
+        subscriptions = [p for p in plans_of(self._pricing_of(plugin)).values() if p.kind == "subscription"]
+        plan = next((p for p in subscriptions if p.trial_days), subscriptions[0] if subscriptions else None)
+        if plan is None:
+            raise ConflictError(f"'{plugin}' has no subscription plan to try", code="trial_unavailable")
+        return plan
+
+    def trial_status(self, principal: Principal, plugin: str) -> dict[str, Any]:
+        plan = self._trial_plan(plugin)
+        try:
+            trial = TrialRecord.get(*TrialRecord.key(principal.user_id, plugin), consistent_read=True)
+        except TrialRecord.DoesNotExist:
+            return {"plugin": plugin, "plan": plan.id, "status": "available", "days": plan.trial_days or TRIAL_DAYS}
+        now = self._clock.now()
+        active = trial.ends_at > now
+        return {"plugin": plugin, "plan": trial.plan_id, "status": "active" if active else "expired",
+                "started_at": iso(trial.started_at), "ends_at": iso(trial.ends_at),
+                "days_remaining": max(0, -(-int((trial.ends_at - now).total_seconds()) // 86_400)) if active else 0}
+
+    def start_trial(self, principal: Principal, plugin: str) -> dict[str, Any]:
+        """The plugin's trial plan for its trial days (14 by default): once per user and plugin, ever."""
+        plan, user, now = self._trial_plan(plugin), principal.user_id, self._clock.now()
+        current = self._plan_record(user, plugin)
+        if current is not None and current.source != "trial" and current.status in ("active", "trialing", "past_due"):
+            raise ConflictError(f"you already hold the {current.plan_id} plan of '{plugin}'", code="plan_already_held")
+        ends = now + timedelta(days=plan.trial_days or TRIAL_DAYS)
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(TrialRecord(*TrialRecord.key(user, plugin), user_id=user, plugin=plugin, plan_id=plan.id,
+                                started_at=now, ends_at=ends), condition=TrialRecord.pk.does_not_exist())
+            tx.save(PlanRecord(*PlanRecord.key(user, plugin), user_id=user, plugin=plugin, plan_id=plan.id,
+                               status="trialing", source="trial", current_period_end=ends, updated_at=now),
+                    condition=PlanRecord.pk.does_not_exist() | ~PlanRecord.status.is_in("active", "trialing",
+                                                                                        "past_due"))
+
+        try:
+            run_transaction(BillingTable, build)
+        except TransactWriteError as exc:
+            if failed_conditions(exc)[:1] == [True]:
+                raise ConflictError(f"you already had a trial of '{plugin}'", code="trial_already_used") from None
+            if any(failed_conditions(exc)):
+                raise ConflictError(f"you already hold a plan of '{plugin}'", code="plan_already_held") from None
+            raise
+        self._on_plan_change(user, plugin, "trial")
+        return self.trial_status(principal, plugin)
 
     # --- Stripe events -------------------------------------------------------------------------
     def handle_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
@@ -285,6 +331,10 @@ class BillingService:
         return []  # applied after the event is recorded: it belongs to the payouts context
 
     def _after(self, event_type: str, obj: dict[str, Any]) -> None:
+        meta = self._invoice_meta(obj) if event_type.startswith("invoice.") else (obj.get("metadata") or {})
+        if meta.get("user_id") and meta.get("plugin") and meta.get("kind") != "usage":
+            renewal = event_type == "invoice.paid" and obj.get("billing_reason") == "subscription_cycle"
+            self._on_plan_change(meta["user_id"], meta["plugin"], "renewal" if renewal else "purchase")
         if event_type == "account.updated":
             self._account_updated(obj)
         elif event_type == "invoice.payment_failed":

@@ -18,6 +18,24 @@ def _parse_keys(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(keys)
 
 
+def _parse_licence_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    """``kid1:<base64 of a PEM RSA private key>,kid2:...``; the first signs, all are published."""
+    import base64
+    import binascii
+
+    keys = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        kid, sep, encoded = part.partition(":")
+        try:
+            pem = base64.b64decode(encoded, validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError):
+            pem = ""
+        if not sep or not kid or "PRIVATE KEY" not in pem:
+            raise ConfigurationError("MF_LICENSE_KEYS entries must be 'kid:<base64 of a PEM RSA private key>'")
+        keys.append((kid, pem))
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -43,6 +61,7 @@ class Settings:
     stripe_secret_key: str  # empty: billing and payouts refuse to run (configuration error)
     stripe_api_base: str | None  # the local Stripe stand-in; None is api.stripe.com
     stripe_webhook_secret: str
+    licence_keys: tuple[tuple[str, str], ...]  # (kid, PEM private key); empty: licences cannot be issued
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -76,4 +95,5 @@ class Settings:
             stripe_secret_key=environ.get("MF_STRIPE_SECRET_KEY", ""),
             stripe_api_base=environ.get("MF_STRIPE_API_BASE") or None,
             stripe_webhook_secret=environ.get("MF_STRIPE_WEBHOOK_SECRET", ""),
+            licence_keys=_parse_licence_keys(environ.get("MF_LICENSE_KEYS", "")),
         )

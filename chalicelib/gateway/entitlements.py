@@ -6,8 +6,10 @@ container that made the change forgets its entry at once.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.billing.holding import Holding
 from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService
 from chalicelib.core.cache import TtlCache
@@ -27,6 +29,7 @@ class Entitlement:
     version: Version
     function: PluginFunction
     rate_limit: Limit
+    holding: Holding  # the caller's plan on the plugin: licence tier, features, quota, concurrency
 
 
 class FunctionLocator:
@@ -50,8 +53,9 @@ class FunctionLocator:
 
 class EntitlementResolver:
     def __init__(self, installs: InstallRepository, catalog: CatalogService, functions: FunctionLocator,
-                 ttl_seconds: float) -> None:
+                 ttl_seconds: float, holding: Callable[[str, str], Holding]) -> None:
         self._installs = installs
+        self._holding = holding
         self._catalog = catalog
         self.functions = functions
         self._entitlements: TtlCache[Entitlement] = TtlCache(ttl_seconds)
@@ -66,7 +70,10 @@ class EntitlementResolver:
 
     def forget_install(self, change: InstallChange) -> None:
         """Hears this container's own install changes, so they apply at once here."""
-        user_id, name = change.install.user_id, change.install.plugin
+        self.forget(change.install.user_id, change.install.plugin)
+
+    def forget(self, user_id: str, name: str) -> None:
+        """This container's own changes (install, plan, trial) apply here at once."""
         self._entitlements.forget(lambda key: key[:2] == (user_id, name))  # type: ignore[index]
 
     def _load(self, user_id: str, name: str, major: int) -> Entitlement:
@@ -89,4 +96,5 @@ class EntitlementResolver:
         limits = version.manifest.get("rate_limit")
         rate_limit = Limit(limits["requests"], limits["window_seconds"]) if limits else DEFAULT_RATE_LIMIT
         return Entitlement(plugin=plugin, install=install, version=version,
-                           function=self.functions.locate(version), rate_limit=rate_limit)
+                           function=self.functions.locate(version), rate_limit=rate_limit,
+                           holding=self._holding(user_id, name))

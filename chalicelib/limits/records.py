@@ -22,3 +22,23 @@ class WindowRecord(LimitsTable):
     @staticmethod
     def key(limit_key: str, window_start: int) -> tuple[str, str]:
         return f"WINDOW#{limit_key}", f"{window_start}"
+
+
+class QuotaRecord(LimitsTable):
+    """Calls admitted against a user's monthly quota on a plugin (only ever moved by ADD)."""
+
+    used = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(user_id: str, plugin: str, month: str) -> tuple[str, str]:
+        return f"QUOTA#{user_id}#{plugin}", month
+
+
+class SlotRecord(LimitsTable):
+    """One of a user's concurrent-call slots on a plugin, held until a call ends (or its deadline)."""
+
+    held_until = NumberAttribute()
+
+    @staticmethod
+    def key(user_id: str, plugin: str, slot: int) -> tuple[str, str]:
+        return f"SLOT#{user_id}#{plugin}", str(slot)

@@ -11,10 +11,14 @@ hours, which is read once per (plugin, user, mode) and hour per container and ca
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
+from chalicelib.billing.holding import Holding
 from chalicelib.core.clock import Clock
+from chalicelib.metering.rating import UNLIMITED
 from chalicelib.core.periods import hour_key
 from chalicelib.metering.repository import Counts, UsageRepository
 
@@ -45,7 +49,10 @@ class MonthUsage:
 
     @property
     def free_calls_remaining(self) -> int | None:
-        return None if self.sandbox else max(0, self.free_tier_calls - self.billable)
+        """None for sandbox calls and for plans that never charge per call."""
+        if self.sandbox or self.free_tier_calls == UNLIMITED:
+            return None
+        return max(0, self.free_tier_calls - self.billable)
 
 
 class MeteringService:
@@ -107,3 +114,20 @@ class MeteringService:
                 "sandbox": {"calls": sandbox.calls, "errors": sandbox.errors},
             })
         return {"month": month, "plugins": rows}
+
+    def stats(self, *, user_id: str, month: str, holdings: list[Holding],
+              quota_used: Callable[[str], int]) -> dict[str, Any]:
+        """Per plugin: this month's live usage against the plan's quota (seed 003's usage stats)."""
+        rows = []
+        for holding in holdings:
+            live = self.month_usage(plugin=holding.plugin, user_id=user_id, sandbox=False, month=month)
+            sandbox = self.month_usage(plugin=holding.plugin, user_id=user_id, sandbox=True, month=month)
+            limited = holding.monthly_calls != UNLIMITED
+            used = quota_used(holding.plugin) if limited else live.calls
+            rows.append({"plugin": holding.plugin, "plan": holding.plan, "tier": holding.tier,
+                         "source": holding.source, "calls": live.calls, "billable": live.billable,
+                         "errors": live.errors, "sandbox_calls": sandbox.calls,
+                         "quota": {"limit": holding.monthly_calls, "used": used,
+                                   "remaining": max(0, holding.monthly_calls - used) if limited else UNLIMITED},
+                         "concurrency": holding.concurrency})
+        return {"period": month, "plugins": rows}

@@ -96,3 +96,12 @@ class PaymentsPort(Protocol):
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The verified event, or :class:`InvalidWebhookError`."""
+
+
+class UnconfiguredPayments:
+    """Stands in for the provider when none is configured: whatever needs it fails, the rest works."""
+
+    def __getattr__(self, name: str) -> Any:
+        from chalicelib.core.errors import ConfigurationError
+
+        raise ConfigurationError(f"MF_STRIPE_SECRET_KEY is not set: cannot {name.replace('_', ' ')}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from devstack.dynamodb import DynamoDBLocal
+from tests.fakes import InProcessRuntime
 
 JWT_KEYS = "it:" + "integration-test-signing-secret-0123456789"
 
@@ -76,3 +78,23 @@ def local_container(dynamodb_local: DynamoDBLocal, aws_env: None, table_prefix: 
                 model.delete_table()
             except Exception:  # noqa: BLE001 - best effort
                 pass
+
+
+@pytest.fixture
+def gateway_container(dynamodb_local, aws_env, table_prefix):
+    from dataclasses import replace
+
+    from chalicelib.core.dynamo import create_tables
+    from chalicelib.core.settings import Settings
+    from chalicelib.tables import TABLES
+    from chalicelib.wiring import Container, set_container
+
+    settings = replace(Settings.from_env(it_environ(dynamodb_local.endpoint, table_prefix)),
+                       plugin_source_root=str(Path(__file__).resolve().parents[2] / "plugin_functions"))
+    container = Container(settings, runtime=InProcessRuntime())
+    set_container(container)
+    create_tables(TABLES)
+    yield container
+    set_container(None)
+    for model in TABLES:
+        model.delete_table()

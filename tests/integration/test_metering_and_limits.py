@@ -3,38 +3,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import FixedClock
 from chalicelib.gateway.service import GatewayCall
 from chalicelib.limits.service import Limit, RateLimiter, WindowStore
-from tests.fakes import InProcessRuntime
-from tests.integration.conftest import it_environ
 from tests.support import ECHO_PLUGIN as ECHO
 
-
-
-@pytest.fixture
-def gateway_container(dynamodb_local, aws_env, table_prefix):
-    from dataclasses import replace
-
-    from chalicelib.core.dynamo import create_tables
-    from chalicelib.core.settings import Settings
-    from chalicelib.tables import TABLES
-    from chalicelib.wiring import Container, set_container
-
-    settings = replace(Settings.from_env(it_environ(dynamodb_local.endpoint, table_prefix)),
-                       plugin_source_root=str(Path(__file__).resolve().parents[2] / "plugin_functions"))
-    container = Container(settings, runtime=InProcessRuntime())
-    set_container(container)
-    create_tables(TABLES)
-    yield container
-    set_container(None)
-    for model in TABLES:
-        model.delete_table()
 
 
 def installed_key(container) -> str:

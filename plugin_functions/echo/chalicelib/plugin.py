@@ -53,6 +53,13 @@ class EchoPlugin(Plugin):
     def echo_sub_path(self, request: Request, rest: str) -> Response:
         return self._echo(request)
 
+    @endpoint("GET", "/licence")
+    def licence(self, request: Request) -> Response:
+        """The caller's licence as the plugin sees it; ``?feature=x`` asks whether it has feature x."""
+        wanted = request.query.get("feature")
+        return Response.json({"tier": self.sdk.licence.tier, "features": sorted(self.sdk.licence.features),
+                              "has_feature": self.sdk.licence.has_feature(wanted) if wanted else None})
+
     @endpoint("GET", "/counter")
     def counter(self, request: Request) -> Response:
         return Response.json(self.sdk.storage.get(COUNTERS, COUNTER_KEY, {"calls": 0}))

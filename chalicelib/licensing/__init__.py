@@ -1,0 +1,1 @@
+"""Licence keys: RS256-signed JWTs stating what a user holds on a plugin, verifiable offline."""
