@@ -9,6 +9,7 @@ from chalicelib.billing.routes import bp as billing_routes
 from chalicelib.catalog.routes import bp as catalog_routes
 from chalicelib.gateway.routes import bp as gateway_routes
 from chalicelib.installs.routes import bp as install_routes
+from chalicelib.licensing.routes import bp as licensing_routes
 from chalicelib.metering.routes import bp as usage_routes
 from chalicelib.notifications.routes import bp as notification_routes
 from chalicelib.payouts.routes import bp as payout_routes
@@ -26,6 +27,7 @@ app.register_blueprint(webhook_routes)
 app.register_blueprint(billing_routes)
 app.register_blueprint(payout_routes)
 app.register_blueprint(notification_routes)
+app.register_blueprint(licensing_routes)
 app.register_blueprint(gateway_routes)
 
 

@@ -153,6 +153,7 @@ class MarketplaceData:
         os.environ.update({
             "MF_STAGE": STAGE,
             "MF_JWT_KEYS": secrets["jwt_keys"],
+            "MF_LICENSE_KEYS": secrets["licence_keys"],  # written to dev.env with the other MF_* settings
             "MF_DYNAMODB_ENDPOINT": stack.info["dynamodb_url"],
             "AWS_ACCESS_KEY_ID": "devstack",  # DynamoDB Local accepts any credentials
             "AWS_SECRET_ACCESS_KEY": "devstack",

@@ -33,13 +33,29 @@ def log(message: str) -> None:
 
 # --- secrets ---------------------------------------------------------------------------
 def load_secrets(state_dir: Path) -> dict[str, Any]:
-    """The stored secrets, with a JWT signing key generated on first use (and kept)."""
+    """The stored secrets, with a JWT signing key and a licence signing key generated on first use (and kept)."""
     path = Path(state_dir) / SECRETS_FILE
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    if not data.get("jwt_keys"):
+    missing = [name for name in ("jwt_keys", "licence_keys") if not data.get(name)]
+    if "jwt_keys" in missing:
         data["jwt_keys"] = f"dev-{_secrets.token_hex(4)}:{_secrets.token_urlsafe(48)}"
+    if "licence_keys" in missing:  # MF_LICENSE_KEYS: one RSA key (added to older state dirs too)
+        data["licence_keys"] = _new_licence_key()
+    if missing:
         save_secrets(state_dir, data)
     return data
+
+
+def _new_licence_key() -> str:
+    """One RSA key in MF_LICENSE_KEYS form: ``kid:<base64 of the PEM private key>``."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return f"lic-dev-{_secrets.token_hex(4)}:{base64.b64encode(pem).decode('ascii')}"
 
 
 def save_secrets(state_dir: Path, data: dict[str, Any]) -> None:
