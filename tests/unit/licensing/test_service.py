@@ -18,6 +18,12 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 KEYS = (("k2", pem_key("a")),)
 
 
+def make_holding(plugin: str, plan: str, source: str, features: tuple[str, ...] = (), monthly_calls: int = -1,
+                 concurrency: int = -1, ends_at: datetime | None = None) -> Holding:
+    return Holding(plugin=plugin, plan=plan, tier=plan, source=source, features=features,
+                   monthly_calls=monthly_calls, concurrency=concurrency, ends_at=ends_at)
+
+
 class Holdings:
     """What each (user, plugin) holds; unknown plugins raise like the real one."""
 
@@ -27,7 +33,7 @@ class Holdings:
     def __call__(self, user_id: str, plugin: str) -> Holding:
         if plugin == "missing":
             raise NotFoundError("no plugin named 'missing'", code="plugin_not_found")
-        return self.held.get((user_id, plugin)) or Holding(plugin, "free", "free", "default", (), 1000, -1)
+        return self.held.get((user_id, plugin)) or make_holding(plugin, "free", "default", monthly_calls=1000)
 
 
 @pytest.fixture
@@ -52,8 +58,8 @@ def decode(token: str) -> dict:
 
 def test_claims_state_the_holding(service, holdings):
     ends = T0 + timedelta(days=12)
-    holdings.held[("usr_1", "proveniq")] = Holding("proveniq", "pro", "pro", "subscription", ("analytics",),
-                                                   -1, 3, ends)
+    holdings.held[("usr_1", "proveniq")] = make_holding("proveniq", "pro", "subscription", ("analytics",), -1, 3,
+                                                        ends)
     issued = service.issue("usr_1", "proveniq", reason="purchase")
     claims = decode(issued["license"])
     assert claims == issued["claims"]
@@ -68,8 +74,8 @@ def test_claims_state_the_holding(service, holdings):
 def test_expiry_without_an_end_is_30_days_and_a_lapsed_period_gets_one_day(service, holdings):
     free = decode(service.issue("usr_1", "echo", reason="request")["license"])
     assert free["exp"] - free["iat"] == 30 * 86400
-    holdings.held[("usr_1", "echo")] = Holding("echo", "pro", "pro", "subscription", (), -1, -1,
-                                               T0 - timedelta(hours=1))  # past_due, within its grace
+    holdings.held[("usr_1", "echo")] = make_holding("echo", "pro", "subscription",
+                                                    ends_at=T0 - timedelta(hours=1))  # past_due, within its grace
     lapsed = decode(service.issue("usr_1", "echo", reason="request")["license"])
     assert lapsed["exp"] - lapsed["iat"] == 86400
 
@@ -99,13 +105,13 @@ def test_current_reuses_a_licence_while_it_states_the_holding(service, holdings,
     clock.moment = T0 + timedelta(days=16)
     second = service.current("usr_1", "echo")
     assert second["license_id"] != first["license_id"]
-    holdings.held[("usr_1", "echo")] = Holding("echo", "pro", "pro", "subscription", ("analytics",), -1, 3,
-                                               T0 + timedelta(days=40))
+    holdings.held[("usr_1", "echo")] = make_holding("echo", "pro", "subscription", ("analytics",), -1, 3,
+                                                    T0 + timedelta(days=40))
     upgraded = service.current("usr_1", "echo")
     assert upgraded["claims"]["tier"] == "pro" and upgraded["license_id"] != second["license_id"]
     assert service.current("usr_1", "echo")["license_id"] == upgraded["license_id"]
-    holdings.held[("usr_1", "echo")] = Holding("echo", "pro", "pro", "subscription", ("analytics",), -1, 3,
-                                               T0 + timedelta(days=70))  # renewed: a new end
+    holdings.held[("usr_1", "echo")] = make_holding("echo", "pro", "subscription", ("analytics",), -1, 3,
+                                                    T0 + timedelta(days=70))  # renewed: a new end
     renewed = service.current("usr_1", "echo")
     assert renewed["license_id"] != upgraded["license_id"]
     assert renewed["claims"]["exp"] == int((T0 + timedelta(days=70)).timestamp())
