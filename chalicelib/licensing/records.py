@@ -1,6 +1,8 @@
 """The ``licensing`` table: the licences issued (listed per user) and the revocation list."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pynamodb.attributes import DiscriminatorAttribute, JSONAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -53,8 +55,10 @@ class LicenceRecord(LicensingTable, discriminator="licence"):
         return f"LIC#{license_id}", "LICENCE"
 
     @staticmethod
-    def owner_sort_key(plugin: str, issued_iso: str, license_id: str) -> str:
-        return f"{plugin}#{issued_iso}#{license_id}"
+    def owner_sort_key(plugin: str, issued_at: datetime, license_id: str) -> str:
+        """Fixed width (microseconds always written), so the text sorts like the time."""
+        moment = issued_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return f"{plugin}#{moment}#{license_id}"
 
 
 class RevocationRecord(LicensingTable, discriminator="revocation"):

@@ -110,7 +110,7 @@ class LicensingService:
         if reason not in REASONS:
             raise ValueError(f"unknown licence reason {reason!r}")
         key = self._signing_key()
-        now = self._clock.now().replace(microsecond=0)
+        now = self._clock.now()
         expires = self._expiry(held, now)
         license_id = new_id("lic")
         claims: dict[str, Any] = {
@@ -120,7 +120,7 @@ class LicensingService:
         token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
         record = LicenceRecord(
             *LicenceRecord.key(license_id), owner=user_id,
-            owner_sort=LicenceRecord.owner_sort_key(held.plugin, iso(now), license_id),
+            owner_sort=LicenceRecord.owner_sort_key(held.plugin, now, license_id),
             license_id=license_id, user_id=user_id, plugin=held.plugin, tier=held.tier, plan=held.plan,
             source=held.source, reason=reason, kid=key.kid, token=token, claims=claims, issued_at=now,
             expires_at=_utc(claims["exp"]))
