@@ -175,3 +175,13 @@ def test_rotation_keeps_old_licences_valid(client, container, runtime, world):
     assert jwt.get_unverified_header(after["license"])["kid"] == "lic-2026"
     assert verdict(client, after["license"])["valid"] is True
     assert offline_verify(jwks_document, after["license"])["jti"] == after["license_id"]
+
+
+def test_starting_a_trial_issues_a_pro_licence(client, world):
+    user = world["user"]
+    started = post(client, "/trials/proveniq", None, user)
+    assert started.status_code == 201, started.body
+    (issued,) = get(client, "/licenses", user).json_body["licenses"]
+    assert (issued["reason"], issued["tier"]) == ("trial", "pro")
+    claims = offline_verify(client.http.get("/.well-known/jwks.json").json_body, licence(client, user)["license"])
+    assert claims["tier"] == "pro" and claims["exp"] - claims["iat"] == 14 * 86_400
