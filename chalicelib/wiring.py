@@ -161,7 +161,6 @@ class Container:
 
         return QuotaStore()
 
-
     @cached_property
     def notifications(self) -> NotificationService:
         from chalicelib.notifications.service import NotificationService

@@ -38,6 +38,7 @@ from chalicelib.payments.port import InvoiceLine, PaymentsPort
 from chalicelib.payouts.plan import MICROS_PER_CENT
 
 log = logging.getLogger(__name__)
+Effect = Callable[[TransactWrite], None]  # one part of a Stripe event's transaction
 GRACE_DAYS = 3
 TRIAL_DAYS = 14
 STRIPE_MINIMUM_CHARGE_CENTS = 50
@@ -233,8 +234,6 @@ class BillingService:
             raise
         self._after(event["type"], obj)
         return {"received": True, "handled": True}
-
-    Effect = Callable[[TransactWrite], None]
 
     def _fee(self, meta: dict[str, Any], amount_cents: int) -> list[Effect]:
         if not meta.get("plugin") or amount_cents <= 0:
