@@ -34,7 +34,7 @@ from chalicelib.metering.repository import add_fee_revenue
 from chalicelib.billing.records import (IN_GRACE, BillingTable, CustomerRecord, EventRecord, InvoiceRecord,
                                         PlanRecord, TrialRecord)
 from chalicelib.notifications.service import NotificationService
-from chalicelib.payments.port import InvoiceLine, PaymentsPort
+from chalicelib.payments.port import InvoiceLine, PaymentsError, PaymentsPort
 from chalicelib.payouts.plan import MICROS_PER_CENT
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,8 @@ class BillingService:
         if meta.get("user_id") and meta.get("plugin") and meta.get("kind") != "usage":
             renewal = event_type == "invoice.paid" and obj.get("billing_reason") == "subscription_cycle"
             self._on_plan_change(meta["user_id"], meta["plugin"], "renewal" if renewal else "purchase")
+        if event_type == "checkout.session.completed" and meta.get("user_id"):
+            self._adopt_card(meta["user_id"], str(obj["id"]))
         if event_type == "account.updated":
             self._account_updated(obj)
         elif event_type == "invoice.payment_failed":
@@ -343,6 +345,23 @@ class BillingService:
                 self._notify.notify(meta["user_id"], f"billing.payment_failed:{obj.get('id')}", "billing.payment_failed",
                                     f"The payment for your {what} failed. Update your card within {GRACE_DAYS} days "
                                     "to keep your plan.", {"invoice": obj.get("id")})
+
+    def _adopt_card(self, user_id: str, session_id: str) -> None:
+        """The card a user paid with in Checkout also pays their usage invoices, unless they chose one."""
+        try:
+            customer = CustomerRecord.get(*CustomerRecord.key(user_id), consistent_read=True)
+        except CustomerRecord.DoesNotExist:
+            return
+        if customer.payment_method:
+            return
+        try:
+            method = self._payments.adopt_checkout_payment_method(customer_id=customer.stripe_customer_id,
+                                                                  session_id=session_id)
+        except PaymentsError as exc:  # the event is recorded; the user can still add a card themselves
+            log.warning("could not adopt the card of checkout %s: %s", session_id, exc)
+            return
+        if method:
+            customer.update(actions=[CustomerRecord.payment_method.set(method)])
 
     # --- jobs ----------------------------------------------------------------------------------
     def expire_graces(self) -> list[dict[str, Any]]:

@@ -64,6 +64,9 @@ class PaymentsPort(Protocol):
     def set_default_payment_method(self, *, customer_id: str, payment_method: str) -> str:
         """Attach ``payment_method`` (an id or a test token) and make it the customer's default."""
 
+    def adopt_checkout_payment_method(self, *, customer_id: str, session_id: str) -> str | None:
+        """Make the card paid with in a completed Checkout session the customer's default; its id."""
+
     def ensure_price(self, *, lookup_key: str, product_name: str, unit_amount_cents: int,
                      interval: str | None, metadata: Mapping[str, str]) -> str:
         """The price id for ``lookup_key``, created once (recurring if ``interval`` is month/year)."""

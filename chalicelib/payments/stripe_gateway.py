@@ -126,6 +126,21 @@ class StripePayments:
                 customer_id, params={"invoice_settings": {"default_payment_method": attached.id}})
         return attached.id
 
+    def adopt_checkout_payment_method(self, *, customer_id: str, session_id: str) -> str | None:
+        with _stripe_errors():
+            session = self._client.v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["payment_intent", "subscription"]})
+            found = session.to_dict()
+            intent, subscription = found.get("payment_intent") or {}, found.get("subscription") or {}
+            method = (intent.get("payment_method") if isinstance(intent, dict) else None) or \
+                (subscription.get("default_payment_method") if isinstance(subscription, dict) else None)
+            if isinstance(method, dict):
+                method = method.get("id")
+            if not method:
+                return None
+            self._client.v1.customers.update(customer_id, params={"invoice_settings": {"default_payment_method": method}})
+        return str(method)
+
     # --- prices and checkout --------------------------------------------------------------------
     def ensure_price(self, *, lookup_key: str, product_name: str, unit_amount_cents: int,
                      interval: str | None, metadata: Mapping[str, str]) -> str:
