@@ -72,8 +72,12 @@ def test_a_pro_subscription_through_checkout_then_a_failed_payment_and_grace(cli
     types = deliver_new_events(client, stripe_standin, seen)
     assert "customer.subscription.created" in types and "invoice.paid" in types
 
-    (plan,) = get(client, "/billing", user).json_body["plans"]
+    billing = get(client, "/billing", user).json_body
+    (plan,) = billing["plans"]
     assert (plan["plugin"], plan["plan"], plan["status"]) == ("proveniq", "pro", "active")
+    assert billing["customer"]["has_payment_method"]  # the Checkout card also pays usage invoices
+    customer = stripe_standin.client.v1.customers.retrieve(billing["customer"]["stripe_customer_id"])
+    assert customer.invoice_settings.default_payment_method
     revenue = PluginPeriodRecord.get(*PluginPeriodRecord.key("proveniq", "2026-11-01"))
     assert revenue.fee_revenue_micros == 9_900 * 10_000 and revenue.revenue_micros == 9_900 * 10_000
     expect_error(post(client, "/billing/checkout", {"plugin": "proveniq", "plan": "pro", **URLS}, user),
