@@ -34,6 +34,8 @@ SEMVER_PATTERN = (r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                   r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
                   r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
+# Static path segments that sit where a plugin name would: /plugins/installed/..., /licenses/verify.
+RESERVED_NAMES = frozenset({"install", "installed", "uninstall", "verify", "revoke"})
 LAMBDA_MEMORY_MB = (128, 10_240)
 API_GATEWAY_TIMEOUT_S = 29
 
@@ -242,6 +244,9 @@ def parse_manifest(document: Any) -> Manifest:
     if not problems:
         normalized = copy.deepcopy(document)
         normalized["pricing"] = _normalize_pricing(document["pricing"], problems)
+        if document["name"] in RESERVED_NAMES:
+            problems.append({"path": "name", "message": f"'{document['name']}' is reserved by the marketplace's "
+                                                        "own routes (/plugins/..., /licenses/...)"})
         major = semver.Version.parse(document["version"]).major
         expected_base = f"/plugins/{document['name']}/v{major}"
         if document["api"]["base_path"] != expected_base:

@@ -99,3 +99,8 @@ def test_the_proveniq_freemium_shape_and_its_rates():
 ])
 def test_plan_rules(pricing, path):
     assert path in problems_of(manifest(pricing={"tier": "standard", **pricing}))
+
+
+@pytest.mark.parametrize("name", ["installed", "verify", "revoke"])
+def test_names_of_the_marketplace_own_routes_are_reserved(name):
+    assert "name" in problems_of(manifest(name=name))
