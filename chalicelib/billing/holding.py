@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.billing.records import PlanRecord
 from chalicelib.catalog.pricing import Plan, plans_of
+from chalicelib.core.dynamo import find
 from chalicelib.metering.rating import UNLIMITED
 
 HELD_STATUSES = ("active", "trialing", "past_due")  # past_due: within its grace
@@ -75,8 +76,4 @@ def holding_of(record: PlanRecord | None, plugin: str, pricing: dict[str, Any], 
 
 
 def current_holding(user_id: str, plugin: str, pricing: dict[str, Any], now: datetime) -> Holding:
-    try:
-        record: PlanRecord | None = PlanRecord.get(*PlanRecord.key(user_id, plugin), consistent_read=True)
-    except PlanRecord.DoesNotExist:
-        record = None
-    return holding_of(record, plugin, pricing, now)
+    return holding_of(find(PlanRecord, PlanRecord.key(user_id, plugin)), plugin, pricing, now)

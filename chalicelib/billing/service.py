@@ -25,7 +25,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.auth.principal import Principal
 from chalicelib.catalog.pricing import Plan, plans_of
 from chalicelib.core.clock import Clock, iso
-from chalicelib.core.dynamo import failed_conditions, run_transaction
+from chalicelib.core.dynamo import condition_failed, failed_conditions, find, run_transaction
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.core.ids import new_id
 from chalicelib.core.periods import period_of
@@ -84,10 +84,7 @@ class BillingService:
     # --- plans ---------------------------------------------------------------------------------
     @staticmethod
     def _plan_record(user_id: str, plugin: str) -> PlanRecord | None:
-        try:
-            return PlanRecord.get(*PlanRecord.key(user_id, plugin), consistent_read=True)
-        except PlanRecord.DoesNotExist:
-            return None
+        return find(PlanRecord, PlanRecord.key(user_id, plugin))
 
     def summary(self, principal: Principal) -> dict[str, Any]:
         user = principal.user_id
@@ -103,10 +100,9 @@ class BillingService:
                                              key=lambda r: r.month, reverse=True)]}
 
     def _customer(self, user_id: str) -> CustomerRecord:
-        try:
-            return CustomerRecord.get(*CustomerRecord.key(user_id), consistent_read=True)
-        except CustomerRecord.DoesNotExist:
-            pass
+        existing = find(CustomerRecord, CustomerRecord.key(user_id))
+        if existing is not None:
+            return existing
         customer_id = self._payments.create_customer(user_id=user_id, email=self._email_of(user_id),
                                                      idempotency_key=f"customer-{user_id}")
         record = CustomerRecord(*CustomerRecord.key(user_id), user_id=user_id, stripe_customer_id=customer_id)
@@ -173,9 +169,8 @@ class BillingService:
 
     def trial_status(self, principal: Principal, plugin: str) -> dict[str, Any]:
         plan = self._trial_plan(plugin)
-        try:
-            trial = TrialRecord.get(*TrialRecord.key(principal.user_id, plugin), consistent_read=True)
-        except TrialRecord.DoesNotExist:
+        trial = find(TrialRecord, TrialRecord.key(principal.user_id, plugin))
+        if trial is None:
             return {"plugin": plugin, "plan": plan.id, "status": "available", "days": plan.trial_days or TRIAL_DAYS}
         now = self._clock.now()
         active = trial.ends_at > now
@@ -348,11 +343,8 @@ class BillingService:
 
     def _adopt_card(self, user_id: str, session_id: str) -> None:
         """The card a user paid with in Checkout also pays their usage invoices, unless they chose one."""
-        try:
-            customer = CustomerRecord.get(*CustomerRecord.key(user_id), consistent_read=True)
-        except CustomerRecord.DoesNotExist:
-            return
-        if customer.payment_method:
+        customer = find(CustomerRecord, CustomerRecord.key(user_id))
+        if customer is None or customer.payment_method:
             return
         try:
             method = self._payments.adopt_checkout_payment_method(customer_id=customer.stripe_customer_id,
@@ -375,7 +367,7 @@ class BillingService:
             try:
                 rec.delete(condition=PlanRecord.grace_until == rec.grace_until)
             except DeleteError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
                 continue  # paid meanwhile: keep the plan
             self._notify.notify(rec.user_id, f"billing.downgraded:{rec.plugin}:{iso(rec.grace_until)}",
@@ -398,10 +390,7 @@ class BillingService:
 
     def _invoice_user(self, user: str, month: str, charges: list[tuple[str, int]]) -> dict[str, Any]:
         key = InvoiceRecord.key(user, month)
-        try:
-            existing = InvoiceRecord.get(*key, consistent_read=True)
-        except InvoiceRecord.DoesNotExist:
-            existing = None
+        existing = find(InvoiceRecord, key)
         if existing is not None and existing.status != "open":
             return {"user_id": user, "status": existing.status, "amount_cents": int(existing.amount_cents)}
         customer = self._customer(user)

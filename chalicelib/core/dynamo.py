@@ -10,9 +10,10 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -50,6 +51,22 @@ def create_tables(models: Iterable[type[Model]]) -> list[str]:
 def _connection(region: str | None, host: str | None) -> Connection:
     # Building a botocore client costs tens of milliseconds: one per endpoint, reused.
     return Connection(region=region, host=host)
+
+
+M = TypeVar("M", bound=Model)
+
+
+def find(model: type[M], key: tuple[str, str], *, consistent: bool = True) -> M | None:
+    """The item at ``key`` (hash, range), or None."""
+    try:
+        return model.get(key[0], key[1], consistent_read=consistent)
+    except DoesNotExist:
+        return None
+
+
+def condition_failed(exc: PynamoDBException) -> bool:
+    """Did a single-item write fail (only) on its condition?"""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def failed_conditions(exc: TransactWriteError) -> list[bool]:

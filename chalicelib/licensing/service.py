@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import Clock, epoch_seconds, iso
-from chalicelib.core.dynamo import failed_conditions, run_transaction
+from chalicelib.core.dynamo import failed_conditions, find, run_transaction
 from chalicelib.core.errors import ConfigurationError, ConflictError, NotFoundError, PermissionDeniedError
 from chalicelib.core.ids import new_id
 from chalicelib.licensing.keys import ALGORITHM, LicenceKey, jwks, load_keys
@@ -155,10 +155,9 @@ class LicensingService:
 
     def revoke(self, principal: Principal, license_id: str, reason: str) -> dict[str, Any]:
         """The licence's owner or an admin (signed in); a second revocation is a 409."""
-        try:
-            record = LicenceRecord.get(*LicenceRecord.key(license_id), consistent_read=True)
-        except LicenceRecord.DoesNotExist:
-            raise NotFoundError(f"no licence '{license_id}'", code="license_not_found") from None
+        record = find(LicenceRecord, LicenceRecord.key(license_id))
+        if record is None:
+            raise NotFoundError(f"no licence '{license_id}'", code="license_not_found")
         is_admin = principal.role == "admin" and principal.via == "jwt"
         if record.user_id != principal.user_id and not is_admin:
             raise PermissionDeniedError("this licence belongs to another user", code="not_license_owner")
@@ -225,11 +224,7 @@ class LicensingService:
 
     @staticmethod
     def _revoked(license_id: str) -> bool:
-        try:
-            RevocationRecord.get(*RevocationRecord.key(license_id), consistent_read=True)
-        except RevocationRecord.DoesNotExist:
-            return False
-        return True
+        return find(RevocationRecord, RevocationRecord.key(license_id)) is not None
 
     @staticmethod
     def _verdict(reason: str, claims: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -13,11 +13,8 @@ from datetime import datetime
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.core.clock import Clock
+from chalicelib.core.dynamo import condition_failed, find
 from chalicelib.limits.records import QuotaRecord, SlotRecord
-
-
-def _condition_failed(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 class QuotaStore:
@@ -28,7 +25,7 @@ class QuotaStore:
             record.update(actions=[QuotaRecord.used.add(1)],
                           condition=QuotaRecord.used.does_not_exist() | (QuotaRecord.used < limit))
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return int(record.used)
@@ -37,10 +34,8 @@ class QuotaStore:
         QuotaRecord(*QuotaRecord.key(user_id, plugin, month)).update(actions=[QuotaRecord.used.add(-1)])
 
     def used(self, user_id: str, plugin: str, month: str) -> int:
-        try:
-            return int(QuotaRecord.get(*QuotaRecord.key(user_id, plugin, month), consistent_read=True).used)
-        except QuotaRecord.DoesNotExist:
-            return 0
+        record = find(QuotaRecord, QuotaRecord.key(user_id, plugin, month))
+        return int(record.used) if record else 0
 
 
 class SlotStore:
@@ -56,7 +51,7 @@ class SlotStore:
                 record.save(condition=SlotRecord.pk.does_not_exist() | (SlotRecord.held_until < now))
                 return slot
             except PutError as exc:
-                if not _condition_failed(exc):
+                if not condition_failed(exc):
                     raise
         return None
 

@@ -13,9 +13,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.core.clock import Clock
+from chalicelib.core.dynamo import condition_failed, find
 from chalicelib.limits.records import WindowRecord
 
 LEASE_FRACTION = 20
@@ -58,12 +59,10 @@ class WindowStore:
                     condition=WindowRecord.leased.does_not_exist() | (WindowRecord.leased <= limit - wanted))
                 return wanted, int(record.leased)
             except UpdateError as exc:
-                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
-            try:
-                leased = int(WindowRecord.get(*WindowRecord.key(key, window_start), consistent_read=True).leased)
-            except DoesNotExist:
-                leased = 0
+            current = find(WindowRecord, WindowRecord.key(key, window_start))
+            leased = int(current.leased) if current else 0
             wanted = min(wanted, limit - leased)
         return 0, limit
 

@@ -26,7 +26,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.core.clock import Clock
-from chalicelib.core.dynamo import failed_conditions, run_transaction
+from chalicelib.core.dynamo import failed_conditions, find, run_transaction
 from chalicelib.core.periods import half_of, hour_key, parse_hour
 from chalicelib.metering.rating import Rate, paid_by_half
 from chalicelib.metering.records import (LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord, PluginTotalsRecord,
@@ -110,15 +110,15 @@ class Aggregator:
         periods = (f"{month}-01", f"{month}-15")
 
         month_key = UserMonthRecord.key(plugin, user, mode, month)
-        try:
-            current = UserMonthRecord.get(*month_key, consistent_read=True)
-            rate = Rate(int(current.allowance), int(current.unit_price_micros), current.plan)
-            is_new = False
-        except UserMonthRecord.DoesNotExist:
+        found = find(UserMonthRecord, month_key)
+        is_new = found is None
+        if found is None:
             rate = self._rate_for(plugin, user)
             current = UserMonthRecord(*month_key, plan=rate.plan, allowance=rate.allowance,
                                       unit_price_micros=rate.unit_price_micros, version=0)
-            is_new = True
+        else:
+            current = found
+            rate = Rate(int(current.allowance), int(current.unit_price_micros), current.plan)
         b1, b2 = int(current.billable_first or 0), int(current.billable_second or 0)
         billable = delta["billable"] if live else 0
         n1, n2 = (b1 + billable, b2) if half == 1 else (b1, b2 + billable)
@@ -127,12 +127,8 @@ class Aggregator:
         revenue_delta = (paid_delta[0] * rate.unit_price_micros, paid_delta[1] * rate.unit_price_micros)
         days = set(int(d) for d in (current.days or ()))
         first_today = moment.day not in days and delta["calls"] > 0
-        new_user = False
-        if is_new and live:
-            try:
-                PluginUserRecord.get(*PluginUserRecord.key(plugin, user))
-            except PluginUserRecord.DoesNotExist:
-                new_user = True
+        new_user = is_new and live and find(PluginUserRecord, PluginUserRecord.key(plugin, user),
+                                                consistent=False) is None
 
         def build(tx: TransactWrite) -> None:
             snapshot_condition = (UsageHourRecord.aggregated_calls.does_not_exist() if counter.aggregated is None

@@ -10,6 +10,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.core.clock import Clock, iso
+from chalicelib.core.dynamo import condition_failed, find
 from chalicelib.core.errors import NotFoundError
 from chalicelib.notifications.records import NotificationRecord
 
@@ -29,7 +30,7 @@ class NotificationService:
             record.save(condition=NotificationRecord.pk.does_not_exist())
             return True
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
 
@@ -43,9 +44,8 @@ class NotificationService:
                 "unread": sum(1 for r in rows if not r.read)}
 
     def mark_read(self, user_id: str, notification_id: str) -> dict[str, Any]:
-        try:
-            record = NotificationRecord.get(*NotificationRecord.key(user_id, notification_id))
-        except NotificationRecord.DoesNotExist:
-            raise NotFoundError("no such notification", code="notification_not_found") from None
+        record = find(NotificationRecord, NotificationRecord.key(user_id, notification_id), consistent=False)
+        if record is None:
+            raise NotFoundError("no such notification", code="notification_not_found")
         record.update(actions=[NotificationRecord.read.set(True)])
         return {"id": notification_id, "read": True}

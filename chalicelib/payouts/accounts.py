@@ -8,6 +8,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import Clock, iso
+from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from chalicelib.payments.port import PaymentsPort
 from chalicelib.payouts.records import AccountRecord
@@ -128,7 +129,7 @@ class AccountService:
                                     AccountRecord.referred_at.set(self._clock.now())],
                            condition=AccountRecord.referred_by.does_not_exist())
         except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise ConflictError("your referrer is already set", code="referral_already_set") from None
             raise
         return self.view(principal, refresh=False)

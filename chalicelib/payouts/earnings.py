@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.catalog.model import Plugin
 from chalicelib.core.clock import Clock, iso
+from chalicelib.core.dynamo import find
 from chalicelib.core.periods import period_end, period_of, previous_period
 from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord, PluginTotalsRecord
 from chalicelib.payouts.plan import MICROS_PER_CENT, split
@@ -20,13 +21,6 @@ FORM_1099_THRESHOLD_CENTS = {2025: 600_00, 2026: 2_000_00}
 
 def threshold_1099(year: int) -> int:
     return FORM_1099_THRESHOLD_CENTS[min(max(year, 2025), 2026)]
-
-
-def _get(model: Any, key: tuple[str, str]) -> Any:
-    try:
-        return model.get(*key)
-    except model.DoesNotExist:
-        return None
 
 
 def _n(rec: Any, name: str) -> int:
@@ -63,9 +57,9 @@ class EarningsService:
         plugins = self._plugins_of(developer)
         rows, totals = [], {"calls": 0, "revenue_micros": 0, "share_micros": 0, "last_calls": 0, "last_revenue": 0}
         for plugin in plugins:
-            this = _get(PluginPeriodRecord, PluginPeriodRecord.key(plugin.name, current))
-            before = _get(PluginPeriodRecord, PluginPeriodRecord.key(plugin.name, last))
-            lifetime = _get(PluginTotalsRecord, PluginTotalsRecord.key(plugin.name))
+            this = find(PluginPeriodRecord, PluginPeriodRecord.key(plugin.name, current), consistent=False)
+            before = find(PluginPeriodRecord, PluginPeriodRecord.key(plugin.name, last), consistent=False)
+            lifetime = find(PluginTotalsRecord, PluginTotalsRecord.key(plugin.name), consistent=False)
             revenue = _n(this, "revenue_micros")
             share = split(revenue, plugin.revenue_share_bps, 0)[0]
             rows.append({"plugin": plugin.name, "status": plugin.status, "share_bps": plugin.revenue_share_bps,

@@ -14,7 +14,7 @@ sub-cent rest stays in the balance. Below the minimum the balance rolls over.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MICROS_PER_CENT = 10_000
 BPS = 10_000
@@ -22,7 +22,6 @@ MINIMUM_PAYOUT_CENTS = 5_000  # $50
 WIRE_MINIMUM_CENTS = 500_000  # $5,000
 REFERRAL_BONUS_BPS = 500  # 5 % of the referred developer's revenue, to both developers
 REFERRAL_MONTHS = 6
-RAILS = ("stripe", "paypal", "wire", "usdc")
 MANUAL_RAILS = ("paypal", "wire", "usdc")
 
 
@@ -91,7 +90,6 @@ class Plan:
     settlements: tuple[Settlement, ...]
     credits: tuple[Credit, ...]
     payouts: tuple[PayoutLine, ...]
-    carries: Mapping[str, int] = field(default_factory=dict)
 
     def totals(self) -> dict[str, int]:
         return {
@@ -155,8 +153,8 @@ def plan_payouts(period: str, revenue: Iterable[RevenueLine], payees: Mapping[st
     for credit in all_credits:
         credited[credit.developer] = credited.get(credit.developer, 0) + credit.amount_micros
     developers = sorted(set(payees) | set(credited))
-    payouts = tuple(payout_status(payees.get(dev) or Payee(dev, 0), (payees[dev].balance_micros if dev in payees else 0)
-                                  + credited.get(dev, 0))
-                    for dev in developers)
-    return Plan(period, tuple(settlements), tuple(all_credits), payouts,
-                {plugin: value for plugin, value in carry.items()})
+    payouts = []
+    for dev in developers:
+        payee = payees.get(dev) or Payee(dev, 0)
+        payouts.append(payout_status(payee, payee.balance_micros + credited.get(dev, 0)))
+    return Plan(period, tuple(settlements), tuple(all_credits), tuple(payouts))

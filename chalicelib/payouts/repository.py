@@ -8,7 +8,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core.dynamo import failed_conditions, run_transaction
+from chalicelib.core.dynamo import condition_failed, failed_conditions, find, run_transaction
 from chalicelib.payouts.plan import MICROS_PER_CENT, Credit, Settlement
 from chalicelib.payouts.records import (BALANCES, OPEN, AccountRecord, BalanceRecord, CarryRecord, LedgerRecord,
                                         PayoutRecord, PayoutsTable, SettlementRecord)
@@ -36,17 +36,12 @@ class PayoutRepository:
     # --- reads ---------------------------------------------------------------------------------
     @staticmethod
     def account(developer: str) -> AccountRecord | None:
-        try:
-            return AccountRecord.get(*AccountRecord.key(developer), consistent_read=True)
-        except AccountRecord.DoesNotExist:
-            return None
+        return find(AccountRecord, AccountRecord.key(developer))
 
     @staticmethod
     def balance(developer: str) -> BalanceRecord:
-        try:
-            return BalanceRecord.get(*BalanceRecord.key(developer), consistent_read=True)
-        except BalanceRecord.DoesNotExist:
-            return BalanceRecord(*BalanceRecord.key(developer), developer_id=developer)
+        return (find(BalanceRecord, BalanceRecord.key(developer))
+                or BalanceRecord(*BalanceRecord.key(developer), developer_id=developer))
 
     @staticmethod
     def balances() -> Iterator[BalanceRecord]:
@@ -62,32 +57,21 @@ class PayoutRepository:
 
     @staticmethod
     def settled(plugin: str, period: str) -> int:
-        try:
-            return int(SettlementRecord.get(*SettlementRecord.key(plugin, period), consistent_read=True).settled_micros)
-        except SettlementRecord.DoesNotExist:
-            return 0
+        record = find(SettlementRecord, SettlementRecord.key(plugin, period))
+        return int(record.settled_micros) if record else 0
 
     @staticmethod
     def carry(plugin: str) -> int:
-        try:
-            return int(CarryRecord.get(*CarryRecord.key(plugin), consistent_read=True).carry)
-        except CarryRecord.DoesNotExist:
-            return 0
+        record = find(CarryRecord, CarryRecord.key(plugin))
+        return int(record.carry) if record else 0
 
     @staticmethod
     def has_entry(developer: str, ref: str) -> bool:
-        try:
-            LedgerRecord.get(*LedgerRecord.key(developer, ref))
-            return True
-        except LedgerRecord.DoesNotExist:
-            return False
+        return find(LedgerRecord, LedgerRecord.key(developer, ref), consistent=False) is not None
 
     @staticmethod
     def payout(developer: str, period: str) -> PayoutRecord | None:
-        try:
-            return PayoutRecord.get(*PayoutRecord.key(developer, period), consistent_read=True)
-        except PayoutRecord.DoesNotExist:
-            return None
+        return find(PayoutRecord, PayoutRecord.key(developer, period))
 
     @staticmethod
     def payouts_of(developer: str) -> list[PayoutRecord]:
@@ -153,7 +137,7 @@ class PayoutRepository:
         try:
             record.save(condition=PayoutRecord.pk.does_not_exist() | PayoutRecord.status.is_in("held", "below_minimum"))
         except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise  # otherwise a money-moving payout is already there: keep it
 
     @staticmethod

@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.catalog.model import Plugin
 from chalicelib.core.clock import Clock, iso
+from chalicelib.core.dynamo import find
 from chalicelib.core.errors import ConflictError, NotFoundError
 from chalicelib.core.periods import month_key, period_end, period_of, period_start, previous_period
 from chalicelib.metering.records import PluginPeriodRecord, PluginTotalsRecord
@@ -95,18 +96,13 @@ class PayoutService:
         return plan_payouts(period, revenue, payees, carries, credits)
 
     def _milestones(self, plugin: Plugin, period: str) -> list[Credit]:
-        try:
-            users = int(PluginTotalsRecord.get(*PluginTotalsRecord.key(plugin.name)).users)
-        except PluginTotalsRecord.DoesNotExist:
-            users = 0
+        totals = find(PluginTotalsRecord, PluginTotalsRecord.key(plugin.name), consistent=False)
+        users = int(totals.users) if totals else 0
         reached = [(f"{plugin.name}:users-{n}", cents) for n, cents in USER_MILESTONES if users >= n]
         month = month_key(period_start(period))
-        billable = 0
-        for half in (f"{month}-01", f"{month}-15"):
-            try:
-                billable += int(PluginPeriodRecord.get(*PluginPeriodRecord.key(plugin.name, half)).billable)
-            except PluginPeriodRecord.DoesNotExist:
-                pass
+        halves = (find(PluginPeriodRecord, PluginPeriodRecord.key(plugin.name, half), consistent=False)
+                  for half in (f"{month}-01", f"{month}-15"))
+        billable = sum(int(rec.billable) for rec in halves if rec)
         calls, cents = MONTHLY_CALLS_MILESTONE
         if billable >= calls:
             reached.append((f"{plugin.name}:calls-1m-month", cents))
@@ -160,11 +156,12 @@ class PayoutService:
                                    "memo": f"MockFactory payout {developer} {period}"}
         if not self._repo.reserve(record, int(balance.version or 0)):
             raise ConflictError(f"another payout run is paying {developer} for {period}", code="payout_in_progress")
-        return self._transfer(record) if record.status == "pending" else record
+        return self._transfer(record, account) if record.status == "pending" else record
 
-    def _transfer(self, record: PayoutRecord) -> PayoutRecord:
+    def _transfer(self, record: PayoutRecord, account: AccountRecord | None = None) -> PayoutRecord:
+        """``account``: the developer's, when the caller has just read it."""
         group = f"payout-{record.developer_id}-{record.period}"
-        account = self._repo.account(record.developer_id)
+        account = account or self._repo.account(record.developer_id)
         try:
             if account is None or not account.stripe_account_id:
                 raise PaymentsError("no connected Stripe account", code="no_connected_account", retryable=False)
