@@ -4,6 +4,7 @@ from chalice import Chalice, Cron, Rate
 
 from chalicelib import jobs
 
+from chalicelib.audit.routes import bp as audit_routes
 from chalicelib.auth.routes import bp as auth_routes
 from chalicelib.billing.routes import bp as billing_routes
 from chalicelib.catalog.routes import bp as catalog_routes
@@ -14,6 +15,8 @@ from chalicelib.metering.routes import bp as usage_routes
 from chalicelib.notifications.routes import bp as notification_routes
 from chalicelib.payouts.routes import bp as payout_routes
 from chalicelib.platform.routes import bp as platform_routes
+from chalicelib.publishing.routes import bp as publishing_routes
+from chalicelib.trust.routes import bp as trust_routes
 from chalicelib.webhooks.routes import bp as webhook_routes
 from chalicelib.wiring import container
 
@@ -28,6 +31,9 @@ app.register_blueprint(billing_routes)
 app.register_blueprint(payout_routes)
 app.register_blueprint(notification_routes)
 app.register_blueprint(licensing_routes)
+app.register_blueprint(publishing_routes)
+app.register_blueprint(trust_routes)
+app.register_blueprint(audit_routes)
 app.register_blueprint(gateway_routes)
 
 
@@ -35,6 +41,12 @@ app.register_blueprint(gateway_routes)
 def webhook_dispatcher(event, context):
     """First attempt of a webhook delivery, invoked asynchronously by the gateway."""
     container().webhooks.attempt(tuple(event["key"]))
+
+
+@app.lambda_function(name="submission_checks")
+def submission_checks(event, context):
+    """A submitted plugin package's automated checks, invoked asynchronously on submission."""
+    return container().publishing.run_checks(event["submission_id"])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_retries")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.audit.records import AuditTable
 from chalicelib.auth.records import AuthTable
 from chalicelib.billing.records import BillingTable
 from chalicelib.catalog.records import CatalogTable
@@ -12,7 +13,10 @@ from chalicelib.limits.records import LimitsTable
 from chalicelib.metering.records import UsageTable
 from chalicelib.notifications.records import NotificationsTable
 from chalicelib.payouts.records import PayoutsTable
+from chalicelib.publishing.records import PublishingTable
+from chalicelib.trust.records import TrustTable
 from chalicelib.webhooks.records import WebhooksTable
 
 TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable,
-                                   BillingTable, PayoutsTable, NotificationsTable, LicensingTable)
+                                   BillingTable, PayoutsTable, NotificationsTable, LicensingTable, PublishingTable,
+                                   TrustTable, AuditTable)

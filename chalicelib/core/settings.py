@@ -62,6 +62,8 @@ class Settings:
     stripe_api_base: str | None  # the local Stripe stand-in; None is api.stripe.com
     stripe_webhook_secret: str
     licence_keys: tuple[tuple[str, str], ...]  # (kid, PEM private key); empty: licences cannot be issued
+    artifact_store: str  # submitted plugin packages: "dir:/path" (local stack) | "s3://bucket/prefix"; empty: refused
+    checks_dispatch: str  # publishing checks: "inline" (tests) | "thread" (local stack) | "lambda" (async invoke)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -96,4 +98,6 @@ class Settings:
             stripe_api_base=environ.get("MF_STRIPE_API_BASE") or None,
             stripe_webhook_secret=environ.get("MF_STRIPE_WEBHOOK_SECRET", ""),
             licence_keys=_parse_licence_keys(environ.get("MF_LICENSE_KEYS", "")),
+            artifact_store=environ.get("MF_ARTIFACT_STORE", ""),
+            checks_dispatch=environ.get("MF_CHECKS_DISPATCH", "lambda"),
         )

@@ -1,0 +1,1 @@
+"""The audit log: every admin action (and the platform's own automatic ones): who, what, when, why."""

@@ -1,0 +1,1 @@
+"""MockFactory Marketplace client SDK."""
