@@ -138,6 +138,15 @@ class RouteDoc:
 ROUTE_DOCS: list[RouteDoc] = []
 
 
+@dataclass(frozen=True)
+class Route:
+    path: str
+    auth: str | None
+    status: int
+    limit: str | None
+    max_body: int | None
+
+
 class Api:
     def __init__(self, blueprint: Blueprint, tag: str) -> None:
         self.blueprint = blueprint
@@ -145,16 +154,19 @@ class Api:
 
     def route(self, path: str, *, methods: tuple[str, ...] = ("GET",), auth: str | None = None,
               summary: str, body: dict[str, Any] | None = None, status: int = 200,
-              query: tuple[str, ...] = (), cors: bool = True,
-              limit: str | None = "api") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              query: tuple[str, ...] = (), cors: bool = True, limit: str | None = "api",
+              max_body: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """``auth`` is the least role the caller needs (user < developer < admin), or None.
         ``limit`` names the rate limit: "api" (per user, for authenticated routes), "auth"
-        (per source address), "purchase" (per user), or None."""
+        (per source address), "purchase" (per user), or None. ``max_body`` raises the
+        settings' body limit for a route that takes uploads."""
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            route = Route(path, auth, status, limit, max_body)
+
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
-                return _dispatch(self.blueprint.current_request, fn, params, auth, status, limit)
+                return _dispatch(self.blueprint.current_request, fn, params, route)
 
             self.blueprint.route(path, methods=list(methods), cors=CORS if cors else False,
                                  content_types=["*/*"])(view)
@@ -203,21 +215,44 @@ def _rate_limit(request: Any, principal: Principal | None, name: str | None) -> 
     return decision.headers()
 
 
-def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], auth: str | None,
-              status: int, limit: str | None) -> Response:
+def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], route: Route) -> Response:
     from chalicelib.wiring import container
 
     request_id = new_request_id()
+    principal: Principal | None = None
     try:
-        principal = _authenticate(request, auth) if auth else None
-        limit_headers = _rate_limit(request, principal, limit)
-        api_request = ApiRequest(request, principal, request_id, container().settings.max_body_bytes)
+        principal = _authenticate(request, route.auth) if route.auth else None
+        limit_headers = _rate_limit(request, principal, route.limit)
+        api_request = ApiRequest(request, principal, request_id,
+                                 route.max_body or container().settings.max_body_bytes)
         result = fn(api_request, **params)
+        reply = result if isinstance(result, Response) else json_reply(result, route.status)
+        reply.headers = {**(reply.headers or {}), **limit_headers, "X-Request-Id": request_id}
     except errors.DomainError as exc:
-        return error_response(exc, request_id)
+        reply = error_response(exc, request_id)
     except Exception:  # noqa: BLE001 - a bug: log it with context, answer without internals
         logger.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
         return internal_error_response(request_id)
-    reply = result if isinstance(result, Response) else json_reply(result, status)
-    reply.headers = {**(reply.headers or {}), **limit_headers, "X-Request-Id": request_id}
+    if route.auth == "admin" and request.method != "GET" and principal is not None:
+        _audit(request, principal, route, params, reply.status_code, request_id)
     return reply
+
+
+def _audit(request: Any, admin: Principal, route: Route, params: dict[str, Any], status: int,
+           request_id: str) -> None:
+    """Every admin call that may change something, allowed or refused: who, what, when, why."""
+    from chalicelib.wiring import container
+
+    try:
+        body = json.loads(request.raw_body or b"{}")
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) and len(request.raw_body or b"") <= 4096 else {}
+    reason = body.get("reason") or body.get("notes")
+    try:
+        container().audit.record(admin.user_id, f"{request.method} {route.path}",
+                                 target=",".join(f"{k}={v}" for k, v in sorted(params.items())) or None,
+                                 reason=reason if isinstance(reason, str) else None, details=body,
+                                 status=status, request_id=request_id)
+    except Exception:  # noqa: BLE001 - the action is done; losing its entry must be loud, not a 500
+        logger.exception("audit entry not written", extra={"request_id": request_id, "action": route.path})

@@ -41,6 +41,8 @@ def auto_disable(c: Container, report: AggregationReport) -> list[dict[str, Any]
         rate = f"{totals.errors * 100 / totals.calls:.1f} %"
         reason = f"auto-disabled: {rate} errors in {totals.calls} calls during {hour}:00 UTC (limit 5 %)"
         c.catalog.suspend(name, reason)
+        c.audit.record("system", "plugin.auto_disabled", target=f"name={name}", reason=reason,
+                       details={"hour": hour, "calls": totals.calls, "errors": totals.errors})
         c.notifications.notify(plugin.author_id, f"plugin.auto_disabled:{name}:{hour}", "plugin.auto_disabled",
                                f"{plugin.display_name} was suspended: {reason}. Fix it and ask an admin to "
                                "reinstate it.", {"plugin": name, "hour": hour, "calls": totals.calls,

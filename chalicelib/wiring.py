@@ -13,6 +13,7 @@ from chalicelib.core.settings import Settings
 if TYPE_CHECKING:
     from mocklib_plugin_sdk.state import DynamoDBStateStore
 
+    from chalicelib.audit.service import AuditLog
     from chalicelib.auth.service import AuthService
     from chalicelib.billing.holding import Holding
     from chalicelib.billing.service import BillingService
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
     from chalicelib.payouts.accounts import AccountService
     from chalicelib.payouts.earnings import EarningsService
     from chalicelib.payouts.service import PayoutService
+    from chalicelib.publishing.artifacts import LocalDeployer
+    from chalicelib.publishing.service import PublishingService
     from chalicelib.runtime.port import PluginRuntime
+    from chalicelib.trust.certification import CertificationService
+    from chalicelib.trust.reviews import ReviewService
     from chalicelib.webhooks.service import WebhookService
 
 
@@ -98,7 +103,8 @@ class Container:
         from chalicelib.installs.repository import InstallRepository
 
         functions = FunctionLocator(function_template=self.settings.plugin_function_template,
-                                    stage=self.settings.stage, source_root=self.settings.plugin_source_root)
+                                    stage=self.settings.stage, source_root=self.settings.plugin_source_root,
+                                    deployed_root=self.deployer.root if self.deployer else None)
         return EntitlementResolver(InstallRepository(), self.catalog, functions,
                                    self.settings.entitlement_cache_ttl_seconds, holding=self.holding)
 
@@ -160,6 +166,50 @@ class Container:
         from chalicelib.limits.quotas import QuotaStore
 
         return QuotaStore()
+
+    @cached_property
+    def deployer(self) -> LocalDeployer | None:
+        """Where the local stack runs approved packages from; None in AWS (S3 artifacts, one Lambda per plugin)."""
+        from pathlib import Path
+
+        from chalicelib.publishing.artifacts import LocalDeployer
+
+        spec = self.settings.artifact_store
+        return LocalDeployer(Path(spec[4:]) / "deployed") if spec.startswith("dir:") else None
+
+    @cached_property
+    def publishing(self) -> PublishingService:
+        from chalicelib.core.errors import ConfigurationError
+        from chalicelib.publishing.artifacts import open_store
+        from chalicelib.publishing.service import PublishingService
+
+        settings = self.settings
+        service = PublishingService(self.catalog, open_store(settings.artifact_store, settings.region),
+                                    self.deployer, self.notifications, self.clock)
+        if settings.checks_dispatch == "thread":
+            from concurrent.futures import ThreadPoolExecutor
+
+            checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submission-checks")
+            service.dispatch = lambda submission_id: checks.submit(service.run_checks, submission_id) and None
+        elif settings.checks_dispatch == "lambda":
+            import json
+
+            import boto3
+
+            client = boto3.client("lambda", region_name=settings.region)
+            name = f"mockfactory-marketplace-{settings.stage}-submission_checks"
+            service.dispatch = lambda submission_id: client.invoke(
+                FunctionName=name, InvocationType="Event",
+                Payload=json.dumps({"submission_id": submission_id}).encode()) and None
+        elif settings.checks_dispatch != "inline":
+            raise ConfigurationError("MF_CHECKS_DISPATCH must be inline, thread or lambda")
+        return service
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from chalicelib.audit.service import AuditLog
+
+        return AuditLog(self.clock)
 
     @cached_property
     def notifications(self) -> NotificationService:
@@ -242,6 +292,22 @@ class Container:
         return LicensingService(self.settings.licence_keys, self.holding, self.clock,
                                 issuer=self.settings.jwt_issuer)
 
+    @cached_property
+    def reviews(self) -> ReviewService:
+        from chalicelib.trust.repository import ReviewRepository
+        from chalicelib.trust.reviews import ReviewService
+
+        # A rating change moves the card: this container's search index re-reads before its next answer.
+        return ReviewService(ReviewRepository(), self.catalog.get_plugin, self.notifications, self._email_of,
+                             self.clock, on_listing_changed=self.catalog._index.invalidate)
+
+    @cached_property
+    def certification(self) -> CertificationService:
+        from chalicelib.trust.certification import CertificationService
+
+        return CertificationService(self.catalog.get_plugin, self.notifications, self.clock,
+                                    on_listing_changed=self.catalog._index.invalidate)
+
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -252,7 +318,9 @@ def container() -> Container:
     if _container is None:
         with _lock:
             if _container is None:
-                _container = Container(Settings.from_env(os.environ))
+                from chalicelib.core.secrets import resolve_secrets
+
+                _container = Container(Settings.from_env(resolve_secrets(os.environ)))
     return _container
 
 

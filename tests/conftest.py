@@ -32,10 +32,11 @@ _install_greedy_matcher()
 
 
 @pytest.fixture
-def settings():
+def settings(tmp_path):
     from chalicelib.core.settings import Settings
 
-    return Settings.from_env(TEST_ENV)
+    return Settings.from_env({**TEST_ENV, "MF_ARTIFACT_STORE": f"dir:{tmp_path / 'artifacts'}",
+                              "MF_CHECKS_DISPATCH": "inline"})
 
 
 @pytest.fixture

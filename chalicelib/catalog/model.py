@@ -58,3 +58,4 @@ class Version:
     published_at: datetime | None = None
     reviewed_by: str | None = None
     review_reason: str | None = None
+    submission_id: str | None = None  # the package submission this version runs (None: first-party code)

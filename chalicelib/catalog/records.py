@@ -101,6 +101,7 @@ class VersionRecord(CatalogTable, discriminator="version"):
     reviewed_by = UnicodeAttribute(null=True)
     review_reason = UnicodeAttribute(null=True)
     published_at = UTCDateTimeAttribute(null=True)
+    submission_id = UnicodeAttribute(null=True)  # set when the version came from a package submission
 
     @staticmethod
     def key(name: str, version: str) -> tuple[str, str]:

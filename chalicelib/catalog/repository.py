@@ -42,7 +42,7 @@ def to_version(rec: VersionRecord) -> Version:
     return Version(name=rec.name, version=rec.version, major=int(rec.major), manifest=rec.manifest,
                    status=rec.status, created_at=rec.created_at, submitted_at=rec.submitted_at,
                    published_at=rec.published_at, reviewed_by=rec.reviewed_by,
-                   review_reason=rec.review_reason)
+                   review_reason=rec.review_reason, submission_id=rec.submission_id)
 
 
 def plugin_record(plugin: Plugin) -> PluginRecord:
@@ -67,7 +67,7 @@ def version_record(version: Version) -> VersionRecord:
         version=version.version, major=version.major, manifest=version.manifest,
         status=version.status, created_at=version.created_at, submitted_at=version.submitted_at,
         published_at=version.published_at, reviewed_by=version.reviewed_by,
-        review_reason=version.review_reason,
+        review_reason=version.review_reason, submission_id=version.submission_id,
         review_state=PENDING if version.status == "pending_review" else None,
     )
 

@@ -75,25 +75,7 @@ def submit_version(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
     return container().catalog.submit_version(req.caller, name, version)
 
 
-# --- admin -------------------------------------------------------------------------
-@api.route("/admin/reviews", auth="admin", summary="Versions waiting for review, oldest first")
-def review_queue(req: ApiRequest) -> dict[str, Any]:
-    return container().catalog.review_queue()
-
-
-@api.route("/admin/plugins/{name}/versions/{version}/approve", methods=("POST",), auth="admin",
-           summary="Publish a version")
-def approve(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
-    return container().catalog.approve_version(req.caller, name, version)
-
-
-@api.route("/admin/plugins/{name}/versions/{version}/reject", methods=("POST",), auth="admin",
-           body=schemas.REASON, summary="Reject a version with a reason")
-def reject(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
-    body = req.json(schemas.REASON)
-    return container().catalog.reject_version(req.caller, name, version, body["reason"])
-
-
+# --- admin (the review queue and decisions are in chalicelib/publishing/routes.py) -----------------
 @api.route("/admin/plugins/{name}/suspend", methods=("POST",), auth="admin", body=schemas.REASON,
            summary="Suspend a plugin: unlisted, calls refused")
 def suspend(req: ApiRequest, name: str) -> dict[str, Any]:

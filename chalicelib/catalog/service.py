@@ -52,7 +52,8 @@ def version_view(version: Version, *, full: bool) -> dict[str, Any]:
     }
     if full:
         view.update(created_at=iso(version.created_at), submitted_at=_opt_iso(version.submitted_at),
-                    review_reason=version.review_reason, manifest=version.manifest)
+                    review_reason=version.review_reason, submission_id=version.submission_id,
+                    manifest=version.manifest)
     return view
 
 
@@ -65,6 +66,22 @@ def owner_view(plugin: Plugin, versions: list[Version]) -> dict[str, Any]:
 
 def _newest_first(versions: list[Version]) -> list[Version]:
     return sorted(versions, key=lambda v: _semver(v.version), reverse=True)
+
+
+def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What in ``new`` would break a client of ``old``: removed endpoints, another credential
+    header, newly required configuration. Such a version needs a new major."""
+    def endpoints(doc: dict[str, Any]) -> set[tuple[str, str]]:
+        return {(e["method"], e["path"]) for e in doc["api"]["endpoints"]}
+
+    def required_config(doc: dict[str, Any]) -> set[str]:
+        return set(((doc.get("config") or {}).get("schema") or {}).get("required", []))
+
+    changes = [f"endpoint {method} {path} removed" for method, path in sorted(endpoints(old) - endpoints(new))]
+    if (old.get("auth") or {}).get("header") != (new.get("auth") or {}).get("header"):
+        changes.append("the credential header changed")
+    changes += [f"configuration '{key}' is now required" for key in sorted(required_config(new) - required_config(old))]
+    return changes
 
 
 class CatalogService:
@@ -110,7 +127,8 @@ class CatalogService:
                                         code="not_plugin_owner")
         return plugin
 
-    def create_plugin(self, principal: Principal, document: Any) -> dict[str, Any]:
+    def create_plugin(self, principal: Principal, document: Any, *,
+                      submission_id: str | None = None) -> dict[str, Any]:
         manifest = parse_manifest(document)
         now = self._clock.now()
         doc, pricing = manifest.document, manifest.pricing
@@ -124,34 +142,74 @@ class CatalogService:
             rating_sum=0, rating_count=0, verified="listed", created_at=now, published_at=None,
             updated_at=now,
         )
-        version = self._new_version(manifest)
+        version = self._new_version(manifest, submission_id)
         self._repo.create_plugin(plugin, version)
         return owner_view(plugin, [version])
 
-    def _new_version(self, manifest: Manifest) -> Version:
+    def _new_version(self, manifest: Manifest, submission_id: str | None) -> Version:
         return Version(name=manifest.name, version=manifest.version, major=manifest.major,
-                       manifest=manifest.document, status="draft", created_at=self._clock.now())
+                       manifest=manifest.document, status="draft", created_at=self._clock.now(),
+                       submission_id=submission_id)
 
-    def add_version(self, principal: Principal, name: str, document: Any) -> dict[str, Any]:
+    def _check_new_version(self, name: str, manifest: Manifest) -> None:
+        """Each major line only moves forward (1.4.1 may follow 2.0.0: a fix for 1.x users); a
+        new major line comes after everything so far; within a published line nothing breaks."""
+        new = _semver(manifest.version)
+        versions = self._repo.list_versions(name)
+        existing = [_semver(v.version) for v in versions]
+        line = [v for v in existing if v.major == new.major] or existing
+        floor = max(line)
+        if new <= floor:
+            raise ConflictError(f"version {new} must be greater than {floor}", code="version_not_increasing")
+        published = _newest_first([v for v in versions if v.status == "published" and v.major == new.major])
+        if published and (changes := breaking_changes(published[0].manifest, manifest.document)):
+            raise ConflictError(f"{'; '.join(changes)}: a breaking change needs a new major version "
+                                f"({new.major + 1}.0.0), not {new}", code="breaking_change_requires_major",
+                                details={"changes": changes, "compared_with": published[0].version})
+
+    def add_version(self, principal: Principal, name: str, document: Any, *,
+                    submission_id: str | None = None) -> dict[str, Any]:
         plugin = self._owned(principal, name)
         manifest = parse_manifest(document)
         if manifest.name != name:
             raise InvalidInputError(f"manifest name '{manifest.name}' does not match '{name}'",
                                     code="manifest_name_mismatch")
-        new = _semver(manifest.version)
-        existing = [_semver(v.version) for v in self._repo.list_versions(name)]
-        # Each major line only moves forward (1.4.1 may follow 2.0.0: a fix for 1.x users);
-        # a new major line must come after everything published so far.
-        line = [v for v in existing if v.major == new.major] or existing
-        floor = max(line)
-        if new <= floor:
-            raise ConflictError(f"version {new} must be greater than {floor}", code="version_not_increasing")
-        version = self._new_version(manifest)
+        self._check_new_version(name, manifest)
+        version = self._new_version(manifest, submission_id)
         self._repo.add_version(version, expected_max=plugin.max_version,
-                               new_max=str(max(new, _semver(plugin.max_version))))
+                               new_max=str(max(_semver(manifest.version), _semver(plugin.max_version))))
         return version_view(version, full=True)
 
-    def update_version(self, principal: Principal, name: str, version: str, document: Any) -> dict[str, Any]:
+    def plan_package(self, principal: Principal, manifest: Manifest) -> str:
+        """How a submitted package's manifest would enter the catalog: "create" (a new plugin),
+        "add" (a new version) or "update" (a draft or rejected version again). Raises what
+        doing it would raise, so a submission is refused before its checks run."""
+        if self._repo.get_plugin(manifest.name) is None:
+            return "create"
+        self._owned(principal, manifest.name)
+        existing = self._repo.get_version(manifest.name, manifest.version)
+        if existing is None:
+            self._check_new_version(manifest.name, manifest)
+            return "add"
+        if existing.status not in ("draft", "rejected"):
+            raise ConflictError(f"version {manifest.version} is already {existing.status}",
+                                code="version_not_submittable")
+        return "update"
+
+    def submit_package(self, principal: Principal, document: Any, submission_id: str) -> dict[str, Any]:
+        """A package that passed its checks: its version enters the catalog and the review queue."""
+        manifest = parse_manifest(document)
+        plan = self.plan_package(principal, manifest)
+        if plan == "create":
+            self.create_plugin(principal, document, submission_id=submission_id)
+        elif plan == "add":
+            self.add_version(principal, manifest.name, document, submission_id=submission_id)
+        else:
+            self.update_version(principal, manifest.name, manifest.version, document, submission_id=submission_id)
+        return self.submit_version(principal, manifest.name, manifest.version)
+
+    def update_version(self, principal: Principal, name: str, version: str, document: Any, *,
+                       submission_id: str | None = None) -> dict[str, Any]:
         self._owned(principal, name)
         current = self.get_version(name, version)
         if current.status not in ("draft", "rejected"):
@@ -161,7 +219,7 @@ class CatalogService:
         if (manifest.name, manifest.version) != (name, version):
             raise InvalidInputError("manifest name and version must match the URL", code="manifest_name_mismatch")
         updated = replace(current, manifest=manifest.document, major=manifest.major, status="draft",
-                          review_reason=None)
+                          review_reason=None, submission_id=submission_id)
         self._repo.save_version(updated, expected_status=current.status)
         return version_view(updated, full=True)
 

@@ -35,15 +35,22 @@ class Entitlement:
 class FunctionLocator:
     """Where a plugin version runs: its Lambda name and, for the local runtime, its code."""
 
-    def __init__(self, *, function_template: str, stage: str, source_root: str | None) -> None:
+    def __init__(self, *, function_template: str, stage: str, source_root: str | None,
+                 deployed_root: str | None = None) -> None:
         self._template = function_template
         self._stage = stage
         self._source_root = source_root
+        self._deployed_root = deployed_root
 
     def locate(self, version: Version) -> PluginFunction:
         runtime = version.manifest["runtime"]
-        # plugin_functions/<name>/chalicelib/: Chalice ships only that folder with the function.
-        source = f"{self._source_root}/{version.name}/chalicelib" if self._source_root else None
+        # <project>/chalicelib/: Chalice ships only that folder with the function. First-party
+        # plugins live in plugin_functions/<name>/; submitted packages are deployed per version.
+        if version.submission_id:
+            root = f"{self._deployed_root}/{version.name}/{version.version}" if self._deployed_root else None
+        else:
+            root = f"{self._source_root}/{version.name}" if self._source_root else None
+        source = f"{root}/chalicelib" if root else None
         return PluginFunction(
             plugin=version.name, version=version.version, major=version.major,
             memory_limit_mb=int(runtime["memory_limit_mb"]), timeout_seconds=int(runtime["timeout_seconds"]),
