@@ -190,7 +190,7 @@ class Container:
             from concurrent.futures import ThreadPoolExecutor
 
             checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submission-checks")
-            service.dispatch = lambda submission_id: checks.submit(service.run_checks, submission_id) and None
+            service.dispatch = lambda submission_id: checks.submit(service.run_checks, submission_id)
         elif settings.checks_dispatch == "lambda":
             import json
 
@@ -200,7 +200,7 @@ class Container:
             name = f"mockfactory-marketplace-{settings.stage}-submission_checks"
             service.dispatch = lambda submission_id: client.invoke(
                 FunctionName=name, InvocationType="Event",
-                Payload=json.dumps({"submission_id": submission_id}).encode()) and None
+                Payload=json.dumps({"submission_id": submission_id}).encode())
         elif settings.checks_dispatch != "inline":
             raise ConfigurationError("MF_CHECKS_DISPATCH must be inline, thread or lambda")
         return service

@@ -167,6 +167,9 @@ class MarketplaceData:
             "MF_PLUGIN_SOURCE_ROOT": str(PLUGINS_DIR),
             "MF_WEBHOOK_DISPATCH": "thread",
             "MF_WEBHOOKS_ALLOW_PRIVATE": "1",  # webhook receivers on localhost
+            # submitted plugin packages, and the approved ones the local runtime runs
+            "MF_ARTIFACT_STORE": f"dir:{(stack.state_dir / 'artifacts').resolve()}",
+            "MF_CHECKS_DISPATCH": "thread",  # a submission's checks run on a worker thread
         }.items():
             os.environ.setdefault(name, value)
         from chalicelib.core.dynamo import create_tables

@@ -4,9 +4,11 @@ Loaded by plugin_functions/conftest.py (``pytest plugin_functions`` from the rep
 root) and by each plugin's ``tests/conftest.py`` (``cd plugin_functions/<name> &&
 pytest``: pytest looks for conftest.py files only up to its rootdir).
 
-A plugin's code is loaded by file path under a module name unique to the plugin:
-every plugin has a module called ``plugin`` and a package called ``chalicelib``
-(so does the marketplace API), so nothing here puts a plugin folder on sys.path.
+The generic fixtures (``plugin_dir``, ``manifest``, ``store``, ``host``, ``call``)
+come from the plugin SDK (``mocklib_plugin_sdk.testing``, which any plugin project
+can use with ``pytest_plugins = ["mocklib_plugin_sdk.testing"]``); this module adds
+``gateway``, which runs the plugin behind the real marketplace API and so only
+works for the reference plugins in this repository.
 
     def test_something(call):
         result = call("GET", "/echo", user="usr_a")
@@ -18,80 +20,18 @@ which never clashes with the main suite (``tests/`` is a package).
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mocklib_plugin_sdk import InMemoryStateStore, Plugin, PluginHost, SdkSettings, reset_deterministic_state
-from mocklib_plugin_sdk.protocol import DecodedResult, decode_result, make_request_event
+from mocklib_plugin_sdk import InMemoryStateStore
+from mocklib_plugin_sdk.testing import call, host, load_plugin_class, manifest, plugin_dir, store
 
 PLUGINS_ROOT = Path(__file__).resolve().parent
-
-
-def load_plugin_class(plugin_dir: Path) -> tuple[type[Plugin], dict[str, Any]]:
-    """The class named by the manifest's ``runtime.handler`` ("module:Class"), from chalicelib/."""
-    source = plugin_dir / "chalicelib"
-    manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
-    module_name, _, class_name = manifest["runtime"]["handler"].partition(":")
-    unique = f"_mf_plugin_tests_{manifest['name'].replace('-', '_')}_{module_name.replace('.', '_')}"
-    module = sys.modules.get(unique)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(unique, source / f"{module_name.replace('.', '/')}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module  # dataclasses and pickling look modules up by name
-        spec.loader.exec_module(module)
-    plugin_class = getattr(module, class_name)
-    assert isinstance(plugin_class, type) and issubclass(plugin_class, Plugin)
-    return plugin_class, manifest
-
-
-@pytest.fixture
-def plugin_dir(request: pytest.FixtureRequest) -> Path:
-    """``plugin_functions/<name>/`` of the test module asking (it lives in ``<name>/tests/``)."""
-    directory = Path(request.path).resolve().parent.parent
-    assert directory.parent == PLUGINS_ROOT, f"{request.path} is not in plugin_functions/<name>/tests/"
-    return directory
-
-
-@pytest.fixture
-def manifest(plugin_dir: Path) -> dict[str, Any]:
-    return load_plugin_class(plugin_dir)[1]
-
-
-@pytest.fixture
-def store() -> InMemoryStateStore:
-    return InMemoryStateStore()
-
-
-@pytest.fixture
-def host(plugin_dir: Path, store: InMemoryStateStore) -> Iterator[PluginHost]:
-    reset_deterministic_state()
-    plugin_class, manifest = load_plugin_class(plugin_dir)
-    # Explicit settings: the developer's MF_* environment must not change test results.
-    built = PluginHost(plugin_class, manifest, settings=SdkSettings(), store=store)
-    yield built
-    built.close()
-    reset_deterministic_state()
-
-
-@pytest.fixture
-def call(host: PluginHost, manifest: dict[str, Any]) -> Callable[..., DecodedResult]:
-    """``call(method, path, *, user="usr_test", query=None, headers=None, body=b"", sandbox=False, ...)``:
-    one protocol request event through the host, decoded."""
-
-    def invoke(method: str, path: str, *, user: str = "usr_test", **kwargs: Any) -> DecodedResult:
-        event = make_request_event(method, path, plugin=manifest["name"], user_id=user,
-                                   version=manifest["version"], **kwargs)
-        return decode_result(host.invoke(event))
-
-    return invoke
 
 
 # --- through the marketplace gateway, over real HTTP ---------------------------------------
@@ -137,6 +77,8 @@ def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatew
     (or ``test_key`` for the sandbox) as their credential."""
     from moto import mock_aws
 
+    # The marketplace finds the plugin's code under MF_PLUGIN_SOURCE_ROOT (plugin_functions/).
+    assert plugin_dir.parent == PLUGINS_ROOT, f"{plugin_dir} is not a plugin_functions/<name>/ folder"
     _platform_first_on_path()
     from chalicelib.auth.principal import Principal
     from chalicelib.core.dynamo import create_tables
@@ -179,3 +121,7 @@ def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatew
                           container=container, store=store)
         runtime.close()
         set_container(None)
+
+
+__all__ = ["GATEWAY_ENV", "PLUGINS_ROOT", "Gateway", "call", "gateway", "host", "load_plugin_class", "manifest",
+           "plugin_dir", "store"]

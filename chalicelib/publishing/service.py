@@ -26,6 +26,7 @@ from typing import Any
 
 from mocklib_plugin_sdk.packaging import MAX_PACKAGE_BYTES, PackageError, extract_package, read_manifest
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.auth.principal import Principal
 from chalicelib.catalog.manifest import parse_manifest
@@ -99,7 +100,7 @@ class PublishingService:
         self._deployer = deployer
         self._notifications = notifications
         self._clock = clock
-        self.dispatch: Callable[[str], None] = self.run_checks  # the wiring may send it elsewhere
+        self.dispatch: Callable[[str], object] = self.run_checks  # the wiring may send it elsewhere
         self.checker: Callable[[Path], Any] | None = None  # None: mocklib_plugin_sdk.checks.run_checks
 
     # --- developer ---------------------------------------------------------------------
@@ -201,7 +202,7 @@ class PublishingService:
               score: int | None = None, checks_log: str | None = None, reviewer: str | None = None,
               review_notes: str | None = None) -> SubmissionRecord:
         now = self._clock.now()
-        actions = [SubmissionRecord.status.set(status), SubmissionRecord.updated_at.set(now),
+        actions: list[Action] = [SubmissionRecord.status.set(status), SubmissionRecord.updated_at.set(now),
                    SubmissionRecord.history.set([*record.history, {"status": status, "at": iso(now), "note": note}])]
         if report is not None:
             actions.append(SubmissionRecord.report.set(report))

@@ -33,10 +33,8 @@ runtime is for the local stack and tests.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import resource
 import select
 import signal
 import subprocess
@@ -45,7 +43,7 @@ import sysconfig
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -53,6 +51,9 @@ from typing import IO, Any
 
 import mocklib_plugin_sdk
 from mocklib_plugin_sdk.errors import PluginError
+from mocklib_plugin_sdk.sandbox import libc_unshare as _libc_unshare
+from mocklib_plugin_sdk.sandbox import may_unshare as _may_unshare
+from mocklib_plugin_sdk.sandbox import sandbox_preexec as _sandbox
 from mocklib_plugin_sdk.state import ItemExistsError, StateStore
 
 from chalicelib.runtime.port import (PluginFailure, PluginFunction, PluginOutOfMemory, PluginRuntime,
@@ -65,8 +66,6 @@ log = logging.getLogger(__name__)
 
 WORKER_MODULE = "chalicelib.runtime.worker"
 MIB = 1024 * 1024
-CLONE_NEWNET = 0x40000000
-CAP_SYS_ADMIN = 21
 
 # Measured here (Python 3.11.7, glibc, MALLOC_ARENA_MAX=2): a worker that has
 # imported mocklib_plugin_sdk (powertools, pynamodb, botocore) and loaded a
@@ -772,51 +771,6 @@ def _worker_python_path() -> list[str]:
     if sdk_parent not in site_dirs and sdk_parent not in paths:
         paths.append(sdk_parent)
     return paths
-
-
-def _may_unshare() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    if os.geteuid() == 0:
-        return True
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
-    except OSError:
-        pass
-    return False
-
-
-def _libc_unshare() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        unshare = libc.unshare
-    except (OSError, AttributeError):
-        return None
-    unshare.argtypes = [ctypes.c_int]
-    unshare.restype = ctypes.c_int
-    return unshare  # type: ignore[no-any-return]
-
-
-def _sandbox(address_space: int, unshare: Callable[[int], int] | None) -> Callable[[], None]:
-    """The ``preexec_fn`` of a worker: runs in the forked child before exec.
-
-    Python 3.11 has no ``os.unshare``, hence ctypes; the function pointer is
-    resolved in the parent so the child only makes syscalls (the child of a
-    threaded parent must not take locks another thread may have held at fork).
-    RLIMIT_AS comes last: until exec the child still has the parent's address
-    space, so any allocation after it could fail.
-    """
-
-    def preexec() -> None:
-        if unshare is not None and unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-
-    return preexec
 
 
 __all__ = ["LocalRuntime", "address_space_limit_bytes", "execute_storage", "storage_scope"]

@@ -1,4 +1,5 @@
-"""``python -m mocklib_plugin_sdk serve path/to/plugin_dir --port N``."""
+"""``python -m mocklib_plugin_sdk serve path/to/plugin_dir --port N``
+and ``python -m mocklib_plugin_sdk check path/to/project [--json] [--only tests,contract]``."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .checks import CHECK_IDS, format_report, run_checks, selected_checks
 from .errors import PluginError
 from .loader import load_plugin_dir
 from .serve import DEFAULT_RETRY_DELAYS, LOCAL_USER, PluginServer
@@ -37,11 +39,37 @@ def _parser() -> argparse.ArgumentParser:
                        help="auto: DynamoDB if MF_PLUGIN_STATE_TABLE is set, else memory")
     serve.add_argument("--user", default=LOCAL_USER, help="user id for calls without a credential")
     serve.add_argument("--log-level", default="WARNING")
+    check = commands.add_parser("check", help="run the marketplace's publishing checks on a plugin project",
+                                description="Exit status: 0 accepted, 1 refused, 2 bad usage.")
+    check.add_argument("project_dir")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--only", help="comma-separated check ids: " + ", ".join(CHECK_IDS))
+    check.add_argument("--test-timeout", type=int, default=180, help="seconds the tests may take")
     return parser
+
+
+def _check(args: argparse.Namespace) -> int:
+    only = args.only.split(",") if args.only is not None else None
+    try:
+        selected_checks(only)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not Path(args.project_dir).is_dir():
+        print(f"error: {args.project_dir} is not a folder", file=sys.stderr)
+        return 2
+    report = run_checks(Path(args.project_dir), only=only, test_timeout_s=args.test_timeout)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_report(report))
+    return 0 if report.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     settings = SdkSettings.from_env()
     try:
