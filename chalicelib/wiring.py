@@ -299,14 +299,14 @@ class Container:
 
         # A rating change moves the card: this container's search index re-reads before its next answer.
         return ReviewService(ReviewRepository(), self.catalog.get_plugin, self.notifications, self._email_of,
-                             self.clock, on_listing_changed=self.catalog._index.invalidate)
+                             self.clock, on_listing_changed=self.catalog.listing_changed)
 
     @cached_property
     def certification(self) -> CertificationService:
         from chalicelib.trust.certification import CertificationService
 
         return CertificationService(self.catalog.get_plugin, self.notifications, self.clock,
-                                    on_listing_changed=self.catalog._index.invalidate)
+                                    on_listing_changed=self.catalog.listing_changed)
 
 
 _lock = threading.Lock()

@@ -24,7 +24,8 @@ CATEGORIES = ("payments", "communication", "monitoring", "analytics", "storage",
               "authentication", "devops", "other")
 TIERS = ("free", "standard", "premium", "enterprise")
 TIER_PRICE_MICROS = {"free": 0, "standard": 1_000, "premium": 5_000}
-REVENUE_SHARES_BPS = (7000, 7500, 8000)
+REVENUE_SHARES_BPS = (7000, 7500, 8000)  # listed, verified, premier (chalicelib.trust)
+LISTED_SHARE_BPS = 7000
 MAX_PRICE_MICROS = 1_000_000
 SDK_SERVICES = ("storage", "webhooks", "metrics", "logger", "licensing")
 PERMISSIONS = ("storage:read", "storage:write", "webhooks:send", "metrics:write", "licensing:read",
@@ -205,6 +206,10 @@ def _normalize_pricing(pricing: dict[str, Any], problems: list[dict[str, str]]) 
         if share is not None and share not in REVENUE_SHARES_BPS:
             problems.append({"path": "pricing/revenue_share",
                              "message": "revenue share must be 0.70, 0.75 or 0.80"})
+    if share is not None and share != LISTED_SHARE_BPS and share in REVENUE_SHARES_BPS:
+        problems.append({"path": "pricing/revenue_share" if "revenue_share" in pricing else "pricing/revenue_share_bps",
+                         "message": "a new plugin's developer share is 70 %; 75 % and 80 % come with Verified and "
+                                    "Premier certification (POST /admin/plugins/{name}/certification)"})
     if price is not None and price > MAX_PRICE_MICROS:
         problems.append({"path": "pricing/per_call_price",
                          "message": f"at most {MAX_PRICE_MICROS} micro-dollars ($1) per call"})

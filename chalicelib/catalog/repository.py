@@ -171,10 +171,11 @@ class CatalogRepository:
 
 
 # Everything but the atomic counters and creation facts.
+# Not here: the certification tier and its share (``verified``, ``revenue_share_bps``), which only
+# chalicelib.trust writes, so an approval racing a tier change cannot write the old tier back.
 _PLUGIN_MUTABLE = ("display_name", "description", "category", "tags", "icon", "status", "status_reason",
-                   "tier", "per_call_price_micros", "free_tier_calls", "revenue_share_bps",
-                   "latest_version", "latest_by_major", "max_version", "verified", "published_at",
-                   "updated_at", "auth_header", "listing_ts")
+                   "tier", "per_call_price_micros", "free_tier_calls", "latest_version", "latest_by_major",
+                   "max_version", "published_at", "updated_at", "auth_header", "listing_ts")
 
 
 def _mutable_actions(plugin: Plugin) -> list[Any]:

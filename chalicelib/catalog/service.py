@@ -90,6 +90,10 @@ class CatalogService:
         self._index = index
         self._clock = clock
 
+    def listing_changed(self) -> None:
+        """Another context changed what a card shows (rating, tier): re-read before the next search."""
+        self._index.invalidate()
+
     # --- lookups other contexts use -----------------------------------
     def get_plugin(self, name: str) -> Plugin:
         plugin = self._repo.get_plugin(name)

@@ -30,6 +30,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.auth.principal import Principal
 from chalicelib.catalog.manifest import parse_manifest
+from chalicelib.catalog.model import Version
 from chalicelib.catalog.service import CatalogService
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.dynamo import condition_failed, find
@@ -240,8 +241,12 @@ class PublishingService:
                                        if k in ("submission_id", "score", "min_score", "checks", "reasons", "package")}
         return queue
 
+    def _version(self, name: str, version: str) -> Version:
+        self._catalog.get_plugin(name)  # an unknown plugin is plugin_not_found, not version_not_found
+        return self._catalog.get_version(name, version)
+
     def approve(self, admin: Principal, name: str, version: str, notes: str | None) -> dict[str, Any]:
-        current = self._catalog.get_version(name, version)
+        current = self._version(name, version)
         record = self._load(current.submission_id) if current.submission_id else None
         if record is not None and self._deployer is not None and current.status == "pending_review":
             self._deployer.deploy(name, version, self._store.get(record.artifact_key))
@@ -251,7 +256,7 @@ class PublishingService:
         return result
 
     def reject(self, admin: Principal, name: str, version: str, reason: str) -> dict[str, Any]:
-        current = self._catalog.get_version(name, version)
+        current = self._version(name, version)
         result = self._catalog.reject_version(admin, name, version, reason)
         if current.submission_id:
             self._move(self._load(current.submission_id), "rejected", reason, reviewer=admin.user_id,

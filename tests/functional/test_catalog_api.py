@@ -179,6 +179,8 @@ def test_manifest_validation_lists_every_violation_with_its_field_path(client, d
                  id="price-not-a-number"),
     pytest.param({"pricing": {"tier": "standard", "revenue_share_bps": 9000}}, "pricing/revenue_share_bps",
                  id="unknown-share-bps"),
+    pytest.param({"pricing": {"tier": "standard", "revenue_share": "0.75"}}, "pricing/revenue_share",
+                 id="verified-share-without-certification"),
     pytest.param({"api": {"base_path": "/plugins/echo/v1", "endpoints": []}}, "api/endpoints",
                  id="no-endpoints"),
     pytest.param({"api": {"base_path": "/plugins/other/v1", "endpoints": [{"method": "GET", "path": "/x"}]}},
@@ -238,11 +240,11 @@ def test_seed_style_decimal_prices_become_integer_micros_and_basis_points(client
 
 
 def test_decimal_prices_written_as_strings_are_normalized_exactly(client, dev):
-    doc = manifest(pricing={"tier": "premium", "per_call_price": "0.005", "revenue_share": "0.75"})
+    doc = manifest(pricing={"tier": "premium", "per_call_price": "0.005", "revenue_share": "0.70"})
 
     plugin = create(client, dev, doc).json_body
 
-    assert plugin["pricing"]["per_call_price_micros"] == 5000 and plugin["revenue_share_bps"] == 7500
+    assert plugin["pricing"]["per_call_price_micros"] == 5000 and plugin["revenue_share_bps"] == 7000
 
 
 @pytest.mark.parametrize(("tier", "micros"), [("free", 0), ("standard", 1000), ("premium", 5000)])
