@@ -113,6 +113,22 @@ def test_a_scaffolded_plugin_goes_live_through_real_checks_review_and_deployment
     assert (Path(container.deployer.root) / "acme-notes" / "1.0.0" / "chalicelib" / "plugin.py").is_file()
 
 
+def test_real_checks_refuse_a_failing_test_and_a_high_severity_finding_with_both_reasons(client, dev, project):
+    test_file = next((project / "tests").glob("test_*.py"))
+    test_file.write_text(test_file.read_text() + "\n\ndef test_broken(call):\n    assert call('GET', '/items').status == 418\n")
+    plugin = project / "chalicelib" / "plugin.py"
+    plugin.write_text(plugin.read_text() + "\n\ndef etag(data):\n    import hashlib\n    return hashlib.md5(data).hexdigest()\n")
+
+    submission = submit(client, dev, project).json_body["submission"]
+
+    assert submission["status"] == "checks_failed"
+    failed = {c["id"] for c in submission["checks"] if not c["passed"]}
+    assert failed == {"tests", "security"}
+    assert any("test_broken" in reason for reason in submission["reasons"]), submission["reasons"]
+    assert any("B324" in reason for reason in submission["reasons"]), submission["reasons"]
+    assert get(client, "/developer/plugins/acme-notes", dev).status_code == 404
+
+
 def test_a_package_failing_its_checks_is_refused_with_the_reasons(client, container, project, dev, verdict):
     verdict.passed, verdict.score = False, 60
     verdict.reasons = ["tests: 1 of 4 tests failed (test_items)", "score 60 is below the minimum of 80"]
