@@ -148,7 +148,12 @@ class InstallService:
         return {"installs": [self._view(i) for i in installs]}
 
     def get_installed(self, principal: Principal, plugin: str) -> dict[str, Any]:
-        return self._view(self._mine(principal, plugin))
+        install = self._mine(principal, plugin)
+        view = self._view(install)
+        # What the installed version answers, so clients build their calls from it, not from the newest.
+        if view["version"]:
+            view["endpoints"] = self._catalog.get_version(plugin, view["version"]).manifest["api"]["endpoints"]
+        return view
 
     def set_enabled(self, principal: Principal, plugin: str, enabled: bool) -> dict[str, Any]:
         before = self._mine(principal, plugin)

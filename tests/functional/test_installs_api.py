@@ -243,6 +243,15 @@ def test_a_new_major_shows_update_available_and_installing_it_requires_an_upgrad
     assert install_count(client, "echo") == 1
 
 
+def test_an_install_shows_the_endpoints_of_its_own_version_not_the_newest(client, published, user):
+    install(client, user)
+    v2 = manifest(version="2.0.0")
+    v2["api"]["endpoints"] = [{"method": "GET", "path": "/echo/v2-only", "description": "Only in 2.x"}]
+    publish(client, published["dev"], published["admin"], v2)
+
+    assert installed(client, user, "echo")["endpoints"] == manifest()["api"]["endpoints"]
+
+
 def test_upgrading_moves_the_install_to_the_new_major_after_fresh_consent(client, published, user):
     install(client, user)
     publish(client, published["dev"], published["admin"],

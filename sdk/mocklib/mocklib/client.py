@@ -163,10 +163,10 @@ class MockFactory:
         if cached is not None and not refresh:
             return cached
         installed = self.request("GET", f"/plugins/installed/{_segment(name)}")
-        detail = self.request("GET", f"/marketplace/plugins/{_segment(name)}")
-        # The catalog shows the newest version's manifest; the install pins a major whose
-        # endpoints are normally the same (a major bump is where they may change).
-        endpoints = parse_endpoints((detail.get("api") or {}).get("endpoints") or [])
+        declared = installed.get("endpoints")  # the installed version's endpoints
+        if declared is None:  # an older API: the catalog's newest version
+            declared = (self.request("GET", f"/marketplace/plugins/{_segment(name)}").get("api") or {}).get("endpoints")
+        endpoints = parse_endpoints(declared or [])
         spec = PluginSpec(name=name, version=installed.get("version"),
                           base_path=str(installed.get("base_path") or f"/plugins/{name}/v{installed['major']}"),
                           endpoints=endpoints, resources=build_resources(endpoints))
