@@ -22,3 +22,4 @@ bench: bootstrap
 	$(PYTHON) bench/search.py
 	$(PYTHON) bench/gateway.py
 	$(PYTHON) bench/payouts.py
+	$(PYTHON) bench/coldstart.py

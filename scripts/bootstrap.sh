@@ -96,4 +96,35 @@ else
     say "no javac: DynamoDB Local will listen on all interfaces (install openjdk-17-jdk-headless to fix)"
 fi
 
+# --- 5. wheel cache for offline `chalice package` ----------------------------------------
+# `chalice package` runs `pip download` for requirements.txt: first for this machine, then
+# manylinux wheels for Lambda's platform (glibc 2.26 for python3.11) where this machine's
+# wheel does not fit. Both sets land in .tools/wheels, and the packaging tests run pip with
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=.tools/wheels: no network during `make test`.
+WHEELS="$ROOT/.tools/wheels"
+wheel_reqs=(requirements.txt plugin_functions/*/requirements.txt)
+wheels_hash="$( { cat "${wheel_reqs[@]}"; "$VENV/bin/python" -V 2>&1; } | sha256sum | cut -d' ' -f1)"
+wheels_stamp="$WHEELS/.bootstrap-requirements.sha256"
+if [[ -f "$wheels_stamp" && "$(cat "$wheels_stamp")" == "$wheels_hash" ]]; then
+    say "wheel cache up to date (.tools/wheels)"
+else
+    say "filling the wheel cache for offline chalice package (.tools/wheels)"
+    mkdir -p "$WHEELS"
+    req_args=()
+    for r in "${wheel_reqs[@]}"; do req_args+=(-r "$r"); done
+    lambda_platforms=()
+    for minor in $(seq 17 26); do lambda_platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
+    wheels_log="$WHEELS/bootstrap-pip.log"
+    if ! { "$VENV/bin/python" -m pip download --disable-pip-version-check -d "$WHEELS" "${req_args[@]}" \
+           && "$VENV/bin/python" -m pip download --disable-pip-version-check -d "$WHEELS" \
+                --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 \
+                "${lambda_platforms[@]}" --platform manylinux2014_x86_64 "${req_args[@]}"; } >"$wheels_log" 2>&1; then
+        tail -n 40 "$wheels_log" >&2
+        say "pip download failed (full log: $wheels_log)"
+        exit 1
+    fi
+    echo "$wheels_hash" > "$wheels_stamp"
+    say "wheel cache filled ($(ls "$WHEELS"/*.whl | wc -l) wheels, $(du -sh "$WHEELS" | cut -f1))"
+fi
+
 say "ready"
