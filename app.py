@@ -2,8 +2,6 @@
 background functions. Thin by design."""
 from chalice import Chalice, Cron, Rate
 
-from chalicelib import jobs
-
 from chalicelib.audit.routes import bp as audit_routes
 from chalicelib.auth.routes import bp as auth_routes
 from chalicelib.billing.routes import bp as billing_routes
@@ -18,9 +16,11 @@ from chalicelib.platform.routes import bp as platform_routes
 from chalicelib.publishing.routes import bp as publishing_routes
 from chalicelib.trust.routes import bp as trust_routes
 from chalicelib.webhooks.routes import bp as webhook_routes
+from chalicelib.http import binary_bodies
 from chalicelib.wiring import container
 
 app = Chalice(app_name="mockfactory-marketplace")
+binary_bodies(app)
 app.register_blueprint(platform_routes)
 app.register_blueprint(auth_routes)
 app.register_blueprint(catalog_routes)
@@ -58,16 +58,22 @@ def webhook_retries(event):
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="hourly_aggregation")
 def hourly_aggregation(event):
     """Hour counters -> monthly, period and daily totals; auto-disable; expired payment graces."""
+    from chalicelib import jobs  # here, not at the top: the API's cold start never needs the jobs
+
     return jobs.hourly(container())
 
 
 @app.schedule(Cron(0, 0, "1,15", "*", "?", "*"), name="payouts")
 def payouts(event):
     """00:00 UTC on the 1st and the 15th: settle the closed period and pay developers."""
+    from chalicelib import jobs
+
     return jobs.payouts(container())
 
 
 @app.schedule(Cron(0, 2, 1, "*", "?", "*"), name="usage_invoices")
 def usage_invoices(event):
     """02:00 UTC on the 1st: invoice last month's per-call charges."""
+    from chalicelib import jobs
+
     return jobs.invoices(container())

@@ -50,6 +50,19 @@ CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Typ
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json\b|^\*/\*", re.I)
 
 
+def binary_bodies(app: Any) -> None:
+    """Every body crosses API Gateway byte for byte: with binary media type ``*/*`` it hands each
+    request body to Lambda base64-encoded and decodes each answer (Chalice base64-encodes them all),
+    so a plugin's gzip, protobuf or image passes unchanged in both directions. Chalice would also
+    refuse (400) an answer whose request's Accept header names no binary type: with ``*/*`` every
+    type is binary for API Gateway, so that check, Chalice's emulation of a narrower setup, is off.
+    """
+    from chalice.app import RestAPIEventHandler
+
+    app.api.binary_types = ["*/*"]
+    RestAPIEventHandler._validate_binary_response = lambda self, request_headers, response_headers: True
+
+
 def status_for(error: errors.DomainError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:

@@ -33,8 +33,9 @@ def rest_event(method: str, url: str, resource: str, path_params: dict[str, str]
     for key, value in pairs:
         multi.setdefault(key, []).append(value)
     headers = headers or {}
-    binary = body is not None and not _is_text(headers)
-    encoded = None if body is None else (base64.b64encode(body).decode() if binary else body.decode())
+    # The API's binary media type is */* (chalicelib.http.binary_bodies): every body arrives base64-encoded.
+    binary = body is not None
+    encoded = None if body is None else base64.b64encode(body).decode()
     return {
         "resource": resource,
         "path": parts.path,
@@ -54,7 +55,3 @@ def rest_event(method: str, url: str, resource: str, path_params: dict[str, str]
         "isBase64Encoded": binary,
     }
 
-
-def _is_text(headers: dict[str, str]) -> bool:
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    return content_type.startswith(("application/json", "text/"))

@@ -75,12 +75,12 @@ def _logical_id(base_name: str) -> str:
 
 def table_models() -> list[tuple[str, Any]]:
     """(base_name, PynamoDB model) for every table: the API's plus the plugin SDK's state table."""
-    from mocklib_plugin_sdk.state import _StateRecordBase
+    from mocklib_plugin_sdk.state import record_base
 
     from chalicelib.tables import TABLES
 
     models: list[tuple[str, Any]] = [(m.Meta.base_name, m) for m in TABLES]  # type: ignore[attr-defined]
-    models.append((PLUGIN_STATE_BASE_NAME, _StateRecordBase))
+    models.append((PLUGIN_STATE_BASE_NAME, record_base()))
     return models
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -32,6 +33,8 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-# Verifying against this when an e-mail is unknown keeps login timing the same
-# for known and unknown accounts.
-DUMMY_HASH = hash_password(os.urandom(8).hex())
+@functools.cache
+def dummy_hash() -> str:
+    """Verifying against this when an e-mail is unknown keeps login timing the same for known
+    and unknown accounts. Made on first use: an scrypt hash at import would cost every cold start."""
+    return hash_password(os.urandom(8).hex())

@@ -29,7 +29,7 @@ def test_plugin_configs_are_current():
 
 @pytest.mark.parametrize("stage", template.STAGES)
 def test_every_model_has_its_table_with_keys_indexes_ttl_and_recovery(stage):
-    from mocklib_plugin_sdk.state import _StateRecordBase
+    from mocklib_plugin_sdk.state import record_base
 
     from chalicelib.tables import TABLES
 
@@ -37,7 +37,7 @@ def test_every_model_has_its_table_with_keys_indexes_ttl_and_recovery(stage):
     tables = {r["Properties"]["TableName"]: r for r in committed["Resources"].values()
               if r["Type"] == "AWS::DynamoDB::Table"}
     models = {f"mf-{stage}-{m.Meta.base_name}": m for m in TABLES}
-    models[f"mf-{stage}-plugin-state"] = _StateRecordBase
+    models[f"mf-{stage}-plugin-state"] = record_base()
     assert set(tables) == set(models)
     for name, model in models.items():
         table = tables[name]

@@ -52,6 +52,15 @@ def test_api_functions_have_the_configured_memory_and_timeout(packages, stage):
 
 
 @pytest.mark.parametrize("stage", API_STAGES)
+def test_the_rest_api_passes_every_body_as_binary(packages, stage):
+    """binaryMediaTypes */*: API Gateway hands the gateway exact bytes and returns the plugin's."""
+    template = load_template(packages[f"api/{stage}"])
+    apis = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    assert len(apis) == 1
+    assert apis[0]["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+
+
+@pytest.mark.parametrize("stage", API_STAGES)
 def test_api_template_has_the_schedules(packages, stage):
     functions = functions_of(load_template(packages[f"api/{stage}"]))
     found = {name: event["Properties"]["Schedule"] for name, f in functions.items()

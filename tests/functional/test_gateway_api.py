@@ -161,6 +161,32 @@ def test_an_api_gateway_event_gets_the_same_answer_as_the_local_route(client, us
     assert seen["body"] == '{"a": 1}'
 
 
+def test_binary_bodies_cross_api_gateway_byte_for_byte_both_ways(client, user, runtime):
+    from app import app
+
+    payload = bytes(range(256)) * 4  # not UTF-8
+    event = rest_event("POST", "/plugins/echo/v1/echo", "/plugins/{name}/{version}/{proxy+}",
+                       path_params={"name": "echo", "version": "v1", "proxy": "echo"},
+                       headers={"Authorization": f"Bearer {user['live']}", "Content-Type": "application/x-protobuf"},
+                       body=payload)
+    answer = app(event, LambdaContext())
+    assert answer["statusCode"] == 200 and answer["isBase64Encoded"] is True
+    assert base64.b64decode(json.loads(base64.b64decode(answer["body"]))["body_b64"]) == payload
+
+    healthy = runtime.invoke
+
+    def png(function, event):
+        result = healthy(function, event)
+        result.update(body_b64=base64.b64encode(payload).decode(), headers={"Content-Type": "image/png"})
+        return result
+
+    runtime.invoke = png
+    event["headers"].pop("Accept", None)  # no Accept header at all: API Gateway converts with */* anyway
+    answer = app(event, LambdaContext())
+    assert answer["statusCode"] == 200, answer
+    assert answer["isBase64Encoded"] is True and base64.b64decode(answer["body"]) == payload
+
+
 def test_the_marketplace_limit_headers_never_overwrite_the_plugins_own(client, user, runtime):
     healthy = runtime.invoke
 

@@ -1,10 +1,10 @@
 """Each plugin is its own Lambda: generated Chalice configs are current, and `chalice
 package` really produces a function with the manifest's memory and timeout.
 
-`chalice package` runs offline except for pip fetching the pinned wheels for Lambda's
-platform. Two caches keep it fast: pip's (PIP_CACHE_DIR, default .tools/pip-cache) and
-Chalice's own dependency zip in plugin_functions/<name>/.chalice/deployments/ (keyed on
-requirements.txt + vendor/; gitignored). Cold here: ~12 s; warm: ~1.5 s.
+`chalice package` runs offline: pip reads the pinned wheels for Lambda's platform from the
+bootstrap's wheel cache (.tools/wheels, see infra/package.py), and Chalice keeps its own
+dependency zip in plugin_functions/<name>/.chalice/deployments/ (keyed on requirements.txt +
+vendor/; gitignored).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from infra import plugin_config
+from infra.package import packaging_env
 
 REPO = Path(__file__).resolve().parents[2]
 ECHO = REPO / "plugin_functions" / "echo"
@@ -151,9 +152,7 @@ def _prune_chalice_cache(plugin_dir: Path) -> None:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     plugin_config.vendor_sdk(ECHO)  # vendor/ is not committed; refresh it like the generator does
     out = tmp_path_factory.mktemp("chalice-package") / "out"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # no .pyc in vendor/: it is hashed and shipped
-    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice wants a region even offline
-    env.setdefault("PIP_CACHE_DIR", str(REPO / ".tools" / "pip-cache"))
+    env = packaging_env()  # offline: pip reads the bootstrap's wheel cache (.tools/wheels), no index
     command = [*CHALICE, "package", "--pkg-format", "cloudformation", "--stage", STAGE,
                "--merge-template", f".chalice/merge-template-{STAGE}.json", str(out)]
     started = time.monotonic()

@@ -12,8 +12,6 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from aws_lambda_powertools.metrics import EphemeralMetrics
-
 from .errors import MethodNotAllowedError, PluginError, PluginMismatchError
 from .http import Response, coerce_response
 from .invocation import Entropy, Invocation, SystemEntropy, activate, deactivate, deterministic_entropy
@@ -169,6 +167,8 @@ class PluginHost:
         if not self.emit_emf or not metrics:
             return
         try:
+            from aws_lambda_powertools.metrics import EphemeralMetrics  # only plugins that emit metrics
+
             emf = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=self.manifest.name)
             for metric in metrics:
                 emf.add_metric(name=metric["name"], unit=metric["unit"], value=metric["value"])

@@ -8,6 +8,7 @@ approved, then finds the calling user through the current invocation.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -15,16 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit
 
 from .errors import BadRequestError, ServiceNotDeclaredError, StorageError
 from .invocation import Invocation, current_invocation, require_invocation
 from .manifest import PluginManifest
 from .state import StateStore, StoredItem
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
 
 
 def require_declared(manifest: PluginManifest, action: str, service: str, permission: str | None = None) -> None:
@@ -209,7 +210,12 @@ class Webhooks:
         return [dict(entry) for entry in invocation.outbox] if invocation else []
 
 
-_UNITS = {unit.value for unit in MetricUnit}
+@functools.cache
+def _units() -> frozenset[str]:
+    from aws_lambda_powertools.metrics import MetricUnit  # powertools loads on first use, not at import
+
+    return frozenset(unit.value for unit in MetricUnit)
+
 METRIC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:/#-]{1,255}$")
 
 
@@ -227,7 +233,7 @@ class Metrics:
             raise BadRequestError(f"metric name {name!r} must match {METRIC_NAME_PATTERN.pattern}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise BadRequestError(f"metric {name} needs a finite number, got {value!r}")
-        if unit not in _UNITS:
+        if unit not in _units():
             raise BadRequestError(f"unknown metric unit {unit!r}; use a CloudWatch unit such as Count")
         invocation.metrics.append({"name": name, "kind": kind, "value": value, "unit": unit})
 
@@ -248,7 +254,7 @@ class PluginLogger:
     def __init__(self, manifest: PluginManifest, stream: IO[str] | None = None) -> None:
         self._manifest = manifest
         self._stream = stream
-        self._logger: Logger | None = None
+        self._logger: Logger | None = None  # made on first use: powertools costs ~40 ms to import
         self._lock = threading.Lock()
 
     @property
@@ -256,6 +262,8 @@ class PluginLogger:
         require_declared(self._manifest, "logger", "logger")
         with self._lock:
             if self._logger is None:
+                from aws_lambda_powertools import Logger
+
                 self._logger = Logger(service=self._manifest.name, stream=self._stream)
             return self._logger
 

@@ -8,6 +8,7 @@ suite runs against both).
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -15,10 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-
-from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
-from pynamodb.models import Model
 
 from .errors import ConflictError, StorageError
 from .settings import SdkSettings
@@ -99,21 +96,29 @@ class InMemoryStateStore(StateStore):
         return iter(items)
 
 
-class _StateRecordBase(Model):
-    """Attributes of a plugin state item; concrete classes get a Meta per table."""
+@functools.cache
+def record_base() -> Any:
+    """Attributes of a plugin state item; concrete classes get a Meta per table. Made on first
+    use, like the store itself: pynamodb and botocore cost ~100 ms to import, which a plugin that
+    never touches storage (and every cold start before its first call) should not pay."""
+    from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
+    from pynamodb.models import Model
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    doc = UnicodeAttribute()
-    updated_at = UTCDateTimeAttribute()
-    expires_at = TTLAttribute(null=True)
+    class StateRecordBase(Model):
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        doc = UnicodeAttribute()
+        updated_at = UTCDateTimeAttribute()
+        expires_at = TTLAttribute(null=True)
+
+    return StateRecordBase
 
 
-_record_classes: dict[tuple[str, str, str | None], type[_StateRecordBase]] = {}
+_record_classes: dict[tuple[str, str, str | None], Any] = {}
 _record_lock = threading.Lock()
 
 
-def _record_class(table: str, region: str, endpoint: str | None) -> type[_StateRecordBase]:
+def _record_class(table: str, region: str, endpoint: str | None) -> Any:
     """PynamoDB binds the table name at class creation; the name comes from the
     environment, so the class is made at runtime, once per table, which also
     keeps one connection per warm container."""
@@ -131,12 +136,12 @@ def _record_class(table: str, region: str, endpoint: str | None) -> type[_StateR
                     meta_attrs["aws_access_key_id"] = "local"
                     meta_attrs["aws_secret_access_key"] = "local"
             meta = type("Meta", (), meta_attrs)
-            cls = type("PluginStateRecord", (_StateRecordBase,), {"Meta": meta, "__module__": __name__})
+            cls = type("PluginStateRecord", (record_base(),), {"Meta": meta, "__module__": __name__})
             _record_classes[key] = cls
         return cls
 
 
-def _to_item(record: _StateRecordBase) -> StoredItem:
+def _to_item(record: Any) -> StoredItem:
     expires = record.expires_at
     return StoredItem(pk=record.pk, sk=record.sk, doc=record.doc, updated_at=record.updated_at,
                       expires_at=int(expires.timestamp()) if expires is not None else None)
@@ -146,8 +151,12 @@ class DynamoDBStateStore(StateStore):
     """The production adapter (docs/PLUGIN_PROTOCOL.md section 4)."""
 
     def __init__(self, table: str, *, region: str = "us-east-1", endpoint: str | None = None) -> None:
+        from pynamodb import exceptions
+
         self.table = table
         self._record = _record_class(table, region, endpoint)
+        self._failed = exceptions.PynamoDBException
+        self._missing = exceptions.DoesNotExist
 
     @classmethod
     def from_settings(cls, settings: SdkSettings) -> DynamoDBStateStore:
@@ -157,15 +166,15 @@ class DynamoDBStateStore(StateStore):
         """Create the table (and its TTL) if missing: for local stacks and tests."""
         try:
             self._record.create_table(wait=True, billing_mode="PAY_PER_REQUEST", ignore_update_ttl_errors=True)
-        except PynamoDBException as exc:
+        except self._failed as exc:
             raise StorageError(f"cannot create table {self.table}: {exc.msg}") from exc
 
     def get(self, pk: str, sk: str) -> StoredItem | None:
         try:
             return _to_item(self._record.get(pk, sk, consistent_read=True))
-        except DoesNotExist:
+        except self._missing:
             return None
-        except PynamoDBException as exc:
+        except self._failed as exc:
             raise StorageError(f"storage read failed: {exc.msg}") from exc
 
     def put(self, item: StoredItem, *, if_absent: bool = False) -> None:
@@ -175,7 +184,7 @@ class DynamoDBStateStore(StateStore):
         condition = self._record.sk.does_not_exist() if if_absent else None
         try:
             record.save(condition=condition)
-        except PynamoDBException as exc:
+        except self._failed as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise ItemExistsError(f"{item.sk} already exists") from exc
             raise StorageError(f"storage write failed: {exc.msg}") from exc
@@ -185,7 +194,7 @@ class DynamoDBStateStore(StateStore):
         try:
             self._record(pk, sk).delete(condition=self._record.sk.exists())
             return True
-        except PynamoDBException as exc:
+        except self._failed as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise StorageError(f"storage delete failed: {exc.msg}") from exc
@@ -201,5 +210,5 @@ class DynamoDBStateStore(StateStore):
                                          page_size=page_size)
             for record in results:
                 yield _to_item(record)
-        except PynamoDBException as exc:
+        except self._failed as exc:
             raise StorageError(f"storage query failed: {exc.msg}") from exc

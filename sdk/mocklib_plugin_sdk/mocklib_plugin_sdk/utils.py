@@ -12,9 +12,6 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from jsonschema import exceptions as jsonschema_exceptions
-from jsonschema import validators
-
 from .errors import InvalidJSONError, PluginError
 from .invocation import Entropy, SystemEntropy, current_invocation
 
@@ -56,6 +53,9 @@ def _validator(schema: dict[str, Any]) -> Any:
     with _cache_lock:
         validator = _validator_cache.get(key)
     if validator is None:
+        from jsonschema import exceptions as jsonschema_exceptions  # on first use: ~50 ms of imports
+        from jsonschema import validators
+
         cls = validators.validator_for(schema)
         try:
             cls.check_schema(schema)
