@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import jwt
-
 from chalicelib.core.clock import Clock, epoch_seconds
 from chalicelib.core.errors import UnauthenticatedError
 from chalicelib.core.ids import new_id
@@ -29,12 +27,16 @@ class TokenIssuer:
             "sub": user_id, "role": role, "iss": self._issuer, "aud": self._audience,
             "iat": epoch_seconds(now), "exp": epoch_seconds(expires), "jti": new_id("tok"),
         }
+        import jwt  # here, not at import: API-key calls (the gateway's) never load PyJWT and cryptography
+
         token = jwt.encode(claims, self._signing_secret, algorithm=ALGORITHM,
                            headers={"kid": self._signing_kid})
         return {"access_token": token, "token_type": "Bearer",
                 "expires_in": int(self._ttl.total_seconds())}
 
     def verify(self, token: str) -> dict[str, object]:
+        import jwt
+
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:

@@ -13,8 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import semver
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from chalicelib.catalog.pricing import MODELS, PLAN_SCHEMA, check_plans
 from chalicelib.core.errors import InvalidInputError
@@ -231,6 +229,9 @@ def _normalize_pricing(pricing: dict[str, Any], problems: list[dict[str, str]]) 
 
 
 def _check_config(config: dict[str, Any], problems: list[dict[str, str]]) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     schema = config.get("schema")
     if schema is None:
         return

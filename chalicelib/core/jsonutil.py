@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.errors import InvalidInputError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 
 @lru_cache(maxsize=None)
 def _validator(schema_json: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # ~50 ms: loaded by the first body to validate, not every cold start
+
     schema = json.loads(schema_json)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
