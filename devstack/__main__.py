@@ -6,8 +6,9 @@ publishes its URLs into ``stack.info`` (written to dev.json), ``stop()`` undoes 
 ``alive()`` reports whether it still runs.
 
 Services: DynamoDB Local, the Stripe stand-in (``devstack.stripe_standin``), the data
-(tables, seed), the API, the scheduler (``devstack.scheduler``: the app's ``@app.schedule``
-jobs at their times). Besides dev.json, ``<state-dir>/dev.env`` holds the environment the
+(tables, seed), the API, the frontend (``devstack.frontend``: a fresh build of frontend/src
+against the local API, served on ``--frontend-port``), the scheduler (``devstack.scheduler``:
+the app's ``@app.schedule`` jobs at their times). Besides dev.json, ``<state-dir>/dev.env`` holds the environment the
 API runs with, so the jobs can be run by hand against the running stack:
 
     python -m devstack --run-job payouts [--period 2026-11-01] [--dry-run]
@@ -233,6 +234,34 @@ class ApiService:
         return self.server is not None
 
 
+class FrontendService:
+    """A fresh build of the frontend (config.json -> the local API), served on 127.0.0.1."""
+
+    name = "frontend"
+
+    def __init__(self) -> None:
+        self.server: Any = None
+
+    def start(self, stack: Stack) -> None:
+        from devstack.frontend import FrontendServer, build_for_stack
+
+        result = build_for_stack(stack.state_dir, stack.info["api_url"])
+        (stack.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.server = FrontendServer(result.out_dir, port=stack.args.frontend_port,
+                                     log_file=stack.state_dir / "logs" / "frontend.log").start()
+        stack.info["frontend_url"] = self.server.url
+        log(f"frontend on {self.server.url} (build {result.out_dir}, {len(result.files)} files, "
+            f"api_url {result.api_url})")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def alive(self) -> bool:
+        return self.server is not None and self.server.alive()
+
+
 class SchedulerService:
     """The app's ``@app.schedule`` functions at their times (``devstack.scheduler``)."""
 
@@ -268,7 +297,8 @@ class SchedulerService:
 
 
 # Started top to bottom, stopped bottom to top.
-SERVICES: list[type[Service]] = [DynamoDBService, StripeService, MarketplaceData, ApiService, SchedulerService]
+SERVICES: list[type[Service]] = [DynamoDBService, StripeService, MarketplaceData, ApiService, FrontendService,
+                                 SchedulerService]
 JOBS = ("hourly", "aggregate", "payouts", "invoices")  # python -m chalicelib.jobs commands
 
 
@@ -286,6 +316,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                             "python -m chalicelib.jobs (e.g. --period, --dry-run, --month).")
     parser.add_argument("--api-port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--dynamodb-port", type=int, default=8100)
+    parser.add_argument("--frontend-port", type=int, default=8080,
+                        help="the web frontend's port (default 8080; 0 picks a free port, see frontend_url in dev.json)")
     parser.add_argument("--stripe-port", type=int, default=0,
                         help="the Stripe stand-in's port (default 0: a free one, see stripe_api_base in dev.json)")
     parser.add_argument("--stripe-state", choices=("dynamodb", "memory"), default="dynamodb",
@@ -360,7 +392,7 @@ def write_dev_json(stack: Stack) -> Path:
     return path
 
 
-FIRST_KEYS = ("api_url", "dynamodb_url", "demo_api_key", "demo_user_token", "developer_token",
+FIRST_KEYS = ("api_url", "frontend_url", "dynamodb_url", "demo_api_key", "demo_user_token", "developer_token",
               "admin_token")
 
 
@@ -390,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     (stack.state_dir / "dev.env").unlink(missing_ok=True)
     if port_is_open(args.api_port):
         log(f"port {args.api_port} is already in use; pick another --api-port")
+        return 2
+    if args.frontend_port and port_is_open(args.frontend_port):
+        log(f"port {args.frontend_port} is already in use; pick another --frontend-port")
         return 2
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)

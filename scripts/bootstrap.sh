@@ -3,6 +3,7 @@
 # and is skipped when its inputs did not change. Safe to rerun, needs no stdin.
 #   .venv/                 python3 -m venv + requirements-dev.txt (pinned)
 #   java                   a Java 17 JDK for DynamoDB Local (apt-get only if java/javac are missing)
+#   chromium               Debian's /usr/bin/chromium for tests/browser (apt-get only if missing)
 #   .tools/dynamodb/       AWS DynamoDB Local (DynamoDBLocal.jar + DynamoDBLocal_lib), taken
 #                          from the npm package amplify-dynamodb-simulator without an npm install
 set -euo pipefail
@@ -52,6 +53,19 @@ else
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless >/dev/null
     say "java installed: $(java -version 2>&1 | head -n1)"
+fi
+
+# --- 2b. Chromium for the browser tests (Debian's package; Playwright never downloads one) --
+if [[ -x /usr/bin/chromium ]]; then
+    say "chromium present: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+else
+    say "chromium missing: installing Debian's chromium (browser tests, tests/browser)"
+    SUDO=""
+    if [[ "$(id -u)" != "0" ]]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    say "chromium installed: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
 fi
 
 # --- 3. DynamoDB Local -----------------------------------------------------------------

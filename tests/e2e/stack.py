@@ -13,14 +13,18 @@ import pytest
 import requests
 
 from devstack import REPO_ROOT
+from devstack.dynamodb import free_port
 
 START_TIMEOUT = 90
 STOP_TIMEOUT = 20
 
 
 class DevStack:
-    def __init__(self, state_dir: Path, api_port: int, dynamodb_port: int, log: Path) -> None:
+    def __init__(self, state_dir: Path, api_port: int, dynamodb_port: int, log: Path,
+                 frontend_port: int | None = None) -> None:
         self.state_dir, self.api_port, self.dynamodb_port, self.log = state_dir, api_port, dynamodb_port, log
+        # a free port unless given: stacks of parallel tests must not share the default 8080
+        self.frontend_port = free_port() if frontend_port is None else frontend_port
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
 
@@ -28,7 +32,8 @@ class DevStack:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "devstack", "--api-port", str(self.api_port),
-                 "--dynamodb-port", str(self.dynamodb_port), "--state-dir", str(self.state_dir)],
+                 "--dynamodb-port", str(self.dynamodb_port), "--frontend-port", str(self.frontend_port),
+                 "--state-dir", str(self.state_dir)],
                 cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         dev_json = self.state_dir / "dev.json"
         deadline = time.monotonic() + START_TIMEOUT
@@ -64,3 +69,7 @@ class DevStack:
     @property
     def url(self) -> str:
         return str(self.info["api_url"])
+
+    @property
+    def frontend_url(self) -> str:
+        return str(self.info["frontend_url"])
