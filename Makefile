@@ -3,6 +3,7 @@
 PYTHON      := .venv/bin/python
 API_PORT    ?= 8000
 DYNAMO_PORT ?= 8100
+FRONTEND_PORT ?= 8080
 STATE_DIR   ?= .local
 PYTEST_ARGS ?=
 
@@ -12,7 +13,8 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 dev: bootstrap
-	$(PYTHON) -m devstack --api-port $(API_PORT) --dynamodb-port $(DYNAMO_PORT) --state-dir $(STATE_DIR)
+	$(PYTHON) -m devstack --api-port $(API_PORT) --dynamodb-port $(DYNAMO_PORT) --frontend-port $(FRONTEND_PORT) \
+		--state-dir $(STATE_DIR)
 
 test: bootstrap
 	$(PYTHON) -m pytest -n 2 -q $(PYTEST_ARGS)

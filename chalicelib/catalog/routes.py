@@ -76,6 +76,12 @@ def submit_version(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
 
 
 # --- admin (the review queue and decisions are in chalicelib/publishing/routes.py) -----------------
+@api.route("/admin/plugins", auth="admin", query=("status",),
+           summary="Plugins in a status (default: suspended), with the reason, most recently changed first")
+def plugins_by_status(req: ApiRequest) -> dict[str, Any]:
+    return container().catalog.by_status(req.query.get("status", "suspended"))
+
+
 @api.route("/admin/plugins/{name}/suspend", methods=("POST",), auth="admin", body=schemas.REASON,
            summary="Suspend a plugin: unlisted, calls refused")
 def suspend(req: ApiRequest, name: str) -> dict[str, Any]:

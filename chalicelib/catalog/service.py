@@ -14,7 +14,7 @@ import semver
 from chalicelib.auth.principal import Principal
 from chalicelib.catalog.index import CatalogIndex
 from chalicelib.catalog.manifest import Manifest, parse_manifest
-from chalicelib.catalog.model import Plugin, Version
+from chalicelib.catalog.model import PLUGIN_STATUSES, Plugin, Version
 from chalicelib.catalog.repository import CatalogRepository
 from chalicelib.catalog.schemas import SearchQuery, pagination
 from chalicelib.core.clock import Clock, iso
@@ -299,6 +299,15 @@ class CatalogService:
             rejected, replace(plugin, status=status, status_reason=status_reason, updated_at=now),
             expected_version_status="pending_review", expected_plugin_status=plugin.status)
         return {"plugin": name, "plugin_status": status, **version_view(rejected, full=True)}
+
+    def by_status(self, status: str) -> dict[str, Any]:
+        """Every plugin in a status, for admins (suspended ones first of all), most recently changed first."""
+        if status not in PLUGIN_STATUSES:
+            raise InvalidInputError(f"status must be one of {', '.join(PLUGIN_STATUSES)}", code="invalid_status")
+        plugins = sorted((p for p in self._repo.listing_changes(0) if p.status == status),
+                         key=lambda p: p.updated_at, reverse=True)
+        return {"plugins": [{**card(p), "status": p.status, "status_reason": p.status_reason,
+                             "author_id": p.author_id, "updated_at": iso(p.updated_at)} for p in plugins]}
 
     def suspend(self, name: str, reason: str) -> dict[str, Any]:
         """By an admin, or by the hourly job when the plugin's error rate is too high."""

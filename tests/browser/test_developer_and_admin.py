@@ -95,8 +95,9 @@ def test_an_admin_approves_a_submission_from_the_review_queue(page: Page, stack:
     expect(page.get_by_role("status").filter(has_text=f"{name} is suspended")).to_be_visible()
     expect(page.locator(".admin-section", has_text="Suspended plugins").get_by_text(name, exact=True)).to_be_visible()
     assert requests.get(f"{stack.url}/marketplace/plugins/{name}", timeout=10).status_code == 404
-    page.get_by_role("button", name="Reinstate").click()
+    page.get_by_role("button", name=f"Reinstate {name}").click()  # from the list of suspended plugins
     expect(page.get_by_role("status").filter(has_text=f"{name} is active")).to_be_visible()
+    expect(page.locator(".admin-section", has_text="Suspended plugins").get_by_text(name, exact=True)).to_have_count(0)
     assert requests.get(f"{stack.url}/marketplace/plugins/{name}", timeout=10).status_code == 200
 
 

@@ -621,8 +621,13 @@ def test_suspending_unlists_a_plugin_and_reinstating_lists_it_again(client, dev,
     assert get(client, "/marketplace/categories").json_body["categories"] == []
     mine = own(client, dev, "echo")
     assert mine["status"] == "suspended" and mine["status_reason"] == "exfiltrates data"
+    listed = get(client, "/admin/plugins?status=suspended", admin).json_body["plugins"]
+    assert [(p["name"], p["status_reason"]) for p in listed] == [("echo", "exfiltrates data")]
+    expect_error(get(client, "/admin/plugins?status=gone", admin), 400, "invalid_status")
+    expect_error(get(client, "/admin/plugins", dev), 403, "insufficient_role")
 
     reinstated = post(client, "/admin/plugins/echo/reinstate", None, admin)
+    assert get(client, "/admin/plugins", admin).json_body["plugins"] == []
 
     assert reinstated.status_code == 200, reinstated.body
     assert reinstated.json_body["status"] == "active"

@@ -1,7 +1,7 @@
 // Admin: the review queue (approve / reject with the checks' results), suspending and
 // reinstating plugins, and the audit log.
 import { api, enc } from "../api.js";
-import { actionButton, announce, emptyState, field, formError, h, load, mount, uid } from "../dom.js";
+import { actionButton, announce, field, formError, h, load, mount, uid } from "../dom.js";
 import { currentMonth, dateTime } from "../format.js";
 
 function checksSummary(submission) {
@@ -48,7 +48,7 @@ function reviewItem(v, refresh) {
       actionButton("Reject", decide("reject"), { class: "danger", "aria-label": `Reject ${v.plugin} ${v.version}` })));
 }
 
-function suspendForm(refreshAudit) {
+function suspendForm(refresh) {
   const name = h("input", { type: "text", name: "plugin", required: true, autocomplete: "off", placeholder: "plugin name, e.g. echo" });
   const reason = h("input", { type: "text", name: "reason", maxlength: 2000, placeholder: "why (shown to the developer)" });
   const errors = h("div", {});
@@ -68,7 +68,7 @@ function suspendForm(refreshAudit) {
     try {
       const result = await api.post(`/admin/plugins/${enc(plugin)}/${verb}`, verb === "suspend" ? { reason: reason.value.trim() } : {});
       announce(`${result.plugin} is ${result.status}.`, "success");
-      refreshAudit();
+      refresh();
     } catch (error) {
       mount(errors, formError(error));
     }
@@ -79,18 +79,11 @@ function suspendForm(refreshAudit) {
     h("div", { class: "actions" }, actionButton("Suspend", act("suspend"), { class: "danger" }), actionButton("Reinstate", act("reinstate"), { class: "secondary" })));
 }
 
-function suspensionsView(entries) {
-  // The latest suspend/reinstate per plugin in this month's audit log (the API has no listing of suspended plugins).
-  const latest = new Map();
-  for (const e of entries) {
-    const m = /\/(suspend|reinstate)$/.exec(e.action || "");
-    const target = /name=([a-z0-9-]+)/.exec(e.target || "");
-    if (m && target && e.status < 400 && !latest.has(target[1])) latest.set(target[1], { verb: m[1], entry: e });
-  }
-  const suspended = [...latest.entries()].filter(([, v]) => v.verb === "suspend");
-  if (!suspended.length) return emptyState("No plugin suspended this month (manually or by the hourly error-rate check).");
-  return h("ul", { class: "plain-list" }, suspended.map(([plugin, { entry }]) => h("li", {},
-    h("strong", {}, plugin), ` — ${entry.reason || "no reason given"} `, h("span", { class: "muted small" }, `(${entry.actor === "system" ? "automatic" : "by an admin"}, ${dateTime(entry.at)})`))));
+function suspensionsView(data, reinstate) {
+  return h("ul", { class: "plain-list" }, data.plugins.map((p) => h("li", {},
+    h("strong", {}, p.name), ` — ${p.status_reason || "no reason given"} `,
+    h("span", { class: "muted small" }, `(since ${dateTime(p.updated_at)}) `),
+    actionButton("Reinstate", () => reinstate(p.name), { class: "secondary", "aria-label": `Reinstate ${p.name}` }))));
 }
 
 export async function render(container) {
@@ -105,8 +98,7 @@ export async function render(container) {
     (data) => h("ul", { class: "review-queue" }, data.versions.map((v) => reviewItem(v, () => { refreshQueue(); refreshAudit(); }))),
     { label: "Loading the review queue", isEmpty: (d) => d.versions.length === 0, empty: "The review queue is empty." });
 
-  const refreshAudit = async () => {
-    const data = await load(audit, () => api.get("/admin/audit", { month: month.value || currentMonth(), actor: actor.value.trim(), target: target.value.trim() }),
+  const refreshAudit = () => load(audit, () => api.get("/admin/audit", { month: month.value || currentMonth(), actor: actor.value.trim(), target: target.value.trim() }),
       (d) => h("div", { class: "table-wrap" }, h("table", { id: "audit-table" },
         h("caption", { class: "sr-only" }, "Audit log"),
         h("thead", {}, h("tr", {}, ["When", "Actor", "Action", "Target", "Reason", "Status"].map((t) => h("th", { scope: "col" }, t)))),
@@ -115,8 +107,19 @@ export async function render(container) {
           h("td", {}, e.target || ""), h("td", {}, e.reason || ""),
           h("td", {}, h("span", { class: `badge ${e.status < 400 ? "ok" : "off"}` }, String(e.status)))))))),
       { label: "Loading the audit log", isEmpty: (d) => d.entries.length === 0, empty: "No admin action in this month." });
-    if (data) mount(suspensions, suspensionsView(data.entries));
-  };
+
+  const refreshSuspended = () => load(suspensions, () => api.get("/admin/plugins", { status: "suspended" }),
+    (d) => suspensionsView(d, async (name) => {
+      try {
+        const result = await api.post(`/admin/plugins/${enc(name)}/reinstate`, {});
+        announce(`${result.plugin} is ${result.status}.`, "success");
+      } catch (error) {
+        announce(error.message, "error");
+      }
+      refreshSuspended(); refreshAudit();
+    }),
+    { label: "Loading suspended plugins", isEmpty: (d) => d.plugins.length === 0,
+      empty: "No plugin is suspended (by an admin or by the hourly error-rate check)." });
 
   const auditFilters = h("form", { class: "filters", "aria-label": "Filter the audit log" },
     h("div", { class: "field" }, h("label", { for: "audit-month" }, "Month"), month),
@@ -130,8 +133,7 @@ export async function render(container) {
     h("section", { class: "admin-section", "aria-labelledby": "queue-title" }, h("h2", { id: "queue-title" }, "Review queue"),
       h("p", { class: "muted" }, "Versions whose automated checks passed. Approving deploys and publishes them."), queue),
     h("section", { class: "card admin-section", "aria-labelledby": "susp-title" }, h("h2", { id: "susp-title" }, "Suspended plugins"),
-      h("p", { class: "muted" }, "A suspended plugin is unlisted and its calls are refused."), suspensions, h("h3", {}, "Suspend or reinstate"), suspendForm(() => refreshAudit())),
+      h("p", { class: "muted" }, "A suspended plugin is unlisted and its calls are refused."), suspensions, h("h3", {}, "Suspend or reinstate"), suspendForm(() => { refreshSuspended(); refreshAudit(); })),
     h("section", { class: "card admin-section", "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Audit log"), auditFilters, audit));
-  mount(suspensions, h("p", { class: "muted" }, "Loading…"));
-  await Promise.all([refreshQueue(), refreshAudit()]);
+  await Promise.all([refreshQueue(), refreshSuspended(), refreshAudit()]);
 }
