@@ -56,6 +56,8 @@ def hourly(c: Container, hours: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"hours": report.hours, "counters": report.counters, "applied": report.applied,
                               "auto_disabled": auto_disable(c, report)}
     result["downgraded"] = c.billing.expire_graces()
+    today = c.clock.now().date()
+    result["trending_changed"] = c.catalog.refresh_trends((today - timedelta(days=6)).isoformat(), today.isoformat())
     return result
 
 

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 SORTS: dict[str, Callable[[Plugin], tuple]] = {
     "popular": lambda p: (-p.install_count, p.name),
+    "trending": lambda p: (-p.calls_7d, -p.install_count, p.name),
     "rating": lambda p: (-p.rating_avg_x100, -p.rating_count, p.name),
     "newest": lambda p: (-(p.published_at.timestamp() if p.published_at else 0), p.name),
     "price": lambda p: (p.per_call_price_micros, p.name),

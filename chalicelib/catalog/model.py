@@ -35,6 +35,7 @@ class Plugin:
     published_at: datetime | None
     updated_at: datetime
     auth_header: str | None = None  # the manifest's own credential header, e.g. DD-API-KEY
+    calls_7d: int = 0  # calls in the last 7 UTC days, set by the hourly job: the "trending" order
 
     @property
     def listed(self) -> bool:

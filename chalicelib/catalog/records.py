@@ -81,6 +81,7 @@ class PluginRecord(CatalogTable, discriminator="plugin"):
     published_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
     auth_header = UnicodeAttribute(null=True)
+    calls_7d = NumberAttribute(default=0)  # written only by the hourly job (CatalogRepository.set_calls_7d)
     listing_pk = UnicodeAttribute(default=LISTING_PARTITION)
     listing_ts = NumberAttribute()
 

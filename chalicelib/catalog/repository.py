@@ -34,7 +34,7 @@ def to_plugin(rec: PluginRecord) -> Plugin:
         max_version=rec.max_version, install_count=int(rec.install_count or 0),
         rating_sum=int(rec.rating_sum or 0), rating_count=int(rec.rating_count or 0),
         verified=rec.verified, created_at=rec.created_at, published_at=rec.published_at,
-        updated_at=rec.updated_at, auth_header=rec.auth_header,
+        updated_at=rec.updated_at, auth_header=rec.auth_header, calls_7d=int(rec.calls_7d or 0),
     )
 
 
@@ -161,6 +161,12 @@ class CatalogRepository:
             if isinstance(rec, PluginRecord):
                 yield to_plugin(rec)
 
+
+    @staticmethod
+    def set_calls_7d(name: str, calls: int) -> None:
+        PluginRecord(*PluginRecord.key(name)).update(
+            actions=[PluginRecord.calls_7d.set(calls), PluginRecord.listing_ts.set(now_ms())],
+            condition=PluginRecord.pk.exists())
 
     @staticmethod
     def count_install(tx: TransactWrite, name: str, delta: int) -> None:

@@ -41,6 +41,7 @@ def card(plugin: Plugin) -> dict[str, Any]:
         "pricing": {"tier": plugin.tier, "per_call_price_micros": plugin.per_call_price_micros,
                     "free_tier_calls": plugin.free_tier_calls},
         "latest_version": plugin.latest_version, "published_at": _opt_iso(plugin.published_at),
+        "calls_last_7_days": plugin.calls_7d,
     }
 
 
@@ -299,6 +300,22 @@ class CatalogService:
             rejected, replace(plugin, status=status, status_reason=status_reason, updated_at=now),
             expected_version_status="pending_review", expected_plugin_status=plugin.status)
         return {"plugin": name, "plugin_status": status, **version_view(rejected, full=True)}
+
+    def refresh_trends(self, first_day: str, last_day: str) -> int:
+        """Each active plugin's calls over [first_day, last_day] (the trending order); how many moved."""
+        from chalicelib.metering.repository import plugin_days
+
+        moved = 0
+        for plugin in self._repo.listing_changes(0):
+            if plugin.status != "active":
+                continue
+            calls = sum(int(day.calls or 0) for day in plugin_days(plugin.name, first_day, last_day))
+            if calls != plugin.calls_7d:
+                self._repo.set_calls_7d(plugin.name, calls)
+                moved += 1
+        if moved:
+            self._index.invalidate()
+        return moved
 
     def by_status(self, status: str) -> dict[str, Any]:
         """Every plugin in a status, for admins (suspended ones first of all), most recently changed first."""

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginPeriodRecord, PluginTotalsRecord, UsageHourRecord
+from chalicelib.metering.records import (LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord, PluginTotalsRecord,
+                                         UsageHourRecord)
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,9 @@ def add_fee_revenue(tx: Any, plugin: str, period: str, micros: int) -> None:
                        PluginPeriodRecord.fee_revenue_micros.add(micros), PluginPeriodRecord.revenue_micros.add(micros)])
     tx.update(PluginTotalsRecord(*PluginTotalsRecord.key(plugin)),
               actions=[PluginTotalsRecord.plugin.set(plugin), PluginTotalsRecord.revenue_micros.add(micros)])
+
+
+def plugin_days(plugin: str, first: str, last: str) -> Iterator[PluginDayRecord]:
+    """A plugin's daily stats from ``first`` to ``last`` (ISO days, UTC), oldest first."""
+    pk, _ = PluginDayRecord.key(plugin, "")
+    return PluginDayRecord.query(pk, PluginDayRecord.sk.between(f"D#{first}", f"D#{last}"))

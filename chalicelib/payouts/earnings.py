@@ -9,7 +9,8 @@ from chalicelib.catalog.model import Plugin
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.dynamo import find
 from chalicelib.core.periods import period_end, period_of, previous_period
-from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord, PluginTotalsRecord
+from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginPeriodRecord, PluginTotalsRecord
+from chalicelib.metering.repository import plugin_days
 from chalicelib.payouts.plan import MICROS_PER_CENT, split
 from chalicelib.payouts.repository import PayoutRepository
 from chalicelib.payouts.service import payout_view
@@ -101,7 +102,7 @@ class EarningsService:
             day: {"day": day, "calls": 0, "errors": 0, "revenue_micros": 0, "active_users": 0,
                   "buckets": [0] * len(LATENCY_BUCKETS_MS)} for day in days}
         for plugin in plugins:
-            for rec in PluginDayRecord.query(f"PD#{plugin}", PluginDayRecord.sk.between(f"D#{days[0]}", f"D#{days[-1]}")):
+            for rec in plugin_days(plugin, days[0], days[-1]):
                 row = series[rec.day]
                 for name in ("calls", "errors", "revenue_micros", "active_users"):
                     row[name] += _n(rec, name)

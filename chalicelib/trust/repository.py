@@ -22,8 +22,8 @@ from chalicelib.catalog.records import PluginRecord
 from chalicelib.catalog.repository import now_ms
 from chalicelib.core.dynamo import failed_conditions, find, run_transaction
 from chalicelib.core.errors import ConflictError, NotFoundError
-from chalicelib.metering.records import (LATENCY_BUCKETS_MS, PluginDayRecord, UsageHourRecord,
-                                         UserMonthRecord)
+from chalicelib.metering.records import LATENCY_BUCKETS_MS, UsageHourRecord, UserMonthRecord
+from chalicelib.metering.repository import plugin_days
 from chalicelib.trust.records import (REVIEW_PREFIX, CertificationRecord, HelpfulVoteRecord, ReviewRecord,
                                       TrustTable)
 
@@ -190,9 +190,7 @@ def daily_totals(plugin: str, first: date, last: date) -> tuple[int, int, tuple[
     """Calls, errors and the latency histogram of the plugin over [first, last] (UTC days)."""
     calls = errors = 0
     buckets = [0] * len(_BUCKETS)
-    pk, _ = PluginDayRecord.key(plugin, "")
-    condition = PluginDayRecord.sk.between(f"D#{first.isoformat()}", f"D#{last.isoformat()}")
-    for rec in PluginDayRecord.query(pk, condition):
+    for rec in plugin_days(plugin, first.isoformat(), last.isoformat()):
         calls += int(rec.calls or 0)
         errors += int(rec.errors or 0)
         for index, name in enumerate(_BUCKETS):

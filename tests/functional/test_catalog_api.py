@@ -884,3 +884,22 @@ def test_an_older_major_line_still_gets_fixes_but_never_goes_backwards(client, d
                                    headers={"Authorization": f"Bearer {dev}", "Content-Type": "application/json"})
         assert expect_error(refused, 409, "version_not_increasing")["message"].endswith(floor)
     assert own(client, dev, "echo")["max_version"] == "2.0.0"
+
+
+def test_trending_orders_by_calls_in_the_last_seven_days(client, container, dev, admin):
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib import jobs
+    from chalicelib.metering.records import PluginDayRecord
+
+    for name in ("alpha", "beta", "gamma"):
+        publish(client, dev, admin, manifest(name=name))
+    today = datetime.now(timezone.utc).date()
+    for name, days_ago, calls in (("alpha", 3, 100), ("beta", 0, 500), ("gamma", 10, 9_999), ("gamma", 6, 1)):
+        day = (today - timedelta(days=days_ago)).isoformat()
+        PluginDayRecord(*PluginDayRecord.key(name, day), plugin=name, day=day, calls=calls).save()
+
+    assert jobs.hourly(container)["trending_changed"] == 3
+    assert names(search(client, "sort=trending")) == ["beta", "alpha", "gamma"]  # gamma's 9,999 are too old
+    assert get(client, "/marketplace/plugins/beta").json_body["calls_last_7_days"] == 500
+    assert jobs.hourly(container)["trending_changed"] == 0  # nothing moved: nothing written

@@ -621,7 +621,7 @@ def marketplace() -> None:
 
 @marketplace.command("browse")
 @click.option("--category", metavar="C")
-@click.option("--sort", type=click.Choice(["popular", "rating", "newest", "price", "name"]), default="popular",
+@click.option("--sort", type=click.Choice(["popular", "trending", "rating", "newest", "price", "name"]), default="popular",
               show_default=True)
 @click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
@@ -648,9 +648,9 @@ def marketplace_search(state: State, query: str, category: str | None) -> None:
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @pass_state
 def marketplace_trending(state: State, limit: int) -> None:
-    """The most installed plugins (the catalog's "popular" order)."""
+    """The plugins with the most calls in the last 7 days (then the most installed)."""
     with state.client(auth=False) as mf:
-        found = mf.marketplace.search(sort="popular", limit=limit)
+        found = mf.marketplace.search(sort="trending", limit=limit)
     _plugin_cards("Trending plugins", found, state.as_json)
 
 

@@ -5,7 +5,7 @@ import { announce, emptyState, h, load, mount, uid } from "../dom.js";
 import { compact, freeTierLine, number, priceLine, stars } from "../format.js";
 import { installPlugin, installedNames } from "../install.js";
 
-const SORTS = [["popular", "Most popular"], ["rating", "Highest rated"], ["newest", "Newest"], ["price", "Price: low to high"]];
+const SORTS = [["popular", "Most popular"], ["trending", "Trending (7 days)"], ["rating", "Highest rated"], ["newest", "Newest"], ["price", "Price: low to high"]];
 
 export function pluginIcon(plugin, size = "md") {
   const src = plugin.icon && /^(https:|data:image\/)/.test(plugin.icon) ? plugin.icon : null;
