@@ -120,6 +120,15 @@ def test_every_zip_ships_bytecode_for_every_module_and_no_botocore(packages):
         assert "app.py" in names and "mocklib_plugin_sdk/__init__.py" in names
 
 
+def test_the_api_ships_what_the_submission_checks_run(packages):
+    """submission_checks runs a package's tests and bandit from the API's own zip (/var/task)."""
+    with zipfile.ZipFile(packages["api/prod"]["zip"]) as archive:
+        names = set(archive.namelist())
+    for module in ("pytest/__init__.py", "_pytest/main.py", "bandit/__init__.py", "bandit/__main__.py",
+                   "mocklib_plugin_sdk/checks.py", "mocklib_plugin_sdk/testing.py"):
+        assert module in names, module
+
+
 def test_bytecode_is_unchecked_hash_for_python_311(packages):
     import importlib.util
 
