@@ -60,6 +60,7 @@ def binary_bodies(app: Any) -> None:
     from chalice.app import RestAPIEventHandler
 
     app.api.binary_types = ["*/*"]
+
     def any_accept(self: Any, request_headers: Any, response_headers: Any) -> bool:
         return True
 
