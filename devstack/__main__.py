@@ -59,7 +59,21 @@ class Service(Protocol):
     def alive(self) -> bool: ...
 
 
-class DynamoDBService:
+class ServerService:
+    """A service that owns one server (process or thread): stopping the service stops it."""
+
+    server: Any = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def alive(self) -> bool:
+        return self.server is not None and self.server.running()
+
+
+class DynamoDBService(ServerService):
     name = "dynamodb"
 
     def __init__(self) -> None:
@@ -75,16 +89,8 @@ class DynamoDBService:
             "WARNING: all interfaces, no JDK to build the loopback launcher"
         log(f"DynamoDB Local on {self.server.endpoint} (pid {self.server.pid}, {where})")
 
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
 
-    def alive(self) -> bool:
-        return self.server is not None and self.server.running()
-
-
-class StripeService:
+class StripeService(ServerService):
     """The Stripe stand-in, its webhook endpoint for the API, and the MF_STRIPE_* settings.
 
     Starts before the data service so the settings are in the environment when the API's
@@ -131,14 +137,6 @@ class StripeService:
         stale = f", deleted stale endpoints {', '.join(deleted)}" if deleted else ""
         log(f"Stripe stand-in on {self.server.url} (pid {self.server.pid}, state "
             f"{stack.info['stripe_state']}); webhook endpoint {endpoint['id']} -> {webhook_url}{stale}")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def alive(self) -> bool:
-        return self.server is not None and self.server.running()
 
 
 class MarketplaceData:
@@ -212,7 +210,7 @@ class MarketplaceData:
         return True
 
 
-class ApiService:
+class ApiService(ServerService):
     name = "api"
 
     def __init__(self) -> None:
@@ -225,16 +223,11 @@ class ApiService:
         stack.info["api_url"] = self.server.url
         log(f"API on {self.server.url}")
 
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
     def alive(self) -> bool:
         return self.server is not None
 
 
-class FrontendService:
+class FrontendService(ServerService):
     """A fresh build of the frontend (config.json -> the local API), served on 127.0.0.1."""
 
     name = "frontend"
@@ -252,14 +245,6 @@ class FrontendService:
         stack.info["frontend_url"] = self.server.url
         log(f"frontend on {self.server.url} (build {result.out_dir}, {len(result.files)} files, "
             f"api_url {result.api_url})")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def alive(self) -> bool:
-        return self.server is not None and self.server.alive()
 
 
 class SchedulerService:

@@ -118,7 +118,7 @@ class FrontendServer:
         self._thread.start()
         return self
 
-    def alive(self) -> bool:
+    def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:

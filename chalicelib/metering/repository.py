@@ -34,6 +34,20 @@ def latency_bucket(latency_ms: int) -> int:
     return len(LATENCY_BUCKETS_MS) - 1
 
 
+def latency_percentile_ms(buckets: tuple[int, ...] | list[int], percent: int) -> int | None:
+    """Upper bound of the histogram bucket holding the ``percent``-th percentile call (integers
+    only: the first bucket where ``seen / total >= percent / 100``); None without calls."""
+    total = sum(buckets)
+    if total == 0:
+        return None
+    seen = 0
+    for bound, count in zip(LATENCY_BUCKETS_MS, buckets):
+        seen += count
+        if seen * 100 >= total * percent:
+            return bound
+    return LATENCY_BUCKETS_MS[-1]
+
+
 class UsageRepository:
     def add(self, *, plugin: str, user_id: str, mode: str, hour: str, billable: int, errors: int,
             latency_ms: int) -> Counts:

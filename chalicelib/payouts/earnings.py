@@ -10,7 +10,7 @@ from chalicelib.core.clock import Clock, iso
 from chalicelib.core.dynamo import find
 from chalicelib.core.periods import period_end, period_of, previous_period
 from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginPeriodRecord, PluginTotalsRecord
-from chalicelib.metering.repository import plugin_days
+from chalicelib.metering.repository import latency_percentile_ms, plugin_days
 from chalicelib.payouts.plan import MICROS_PER_CENT, split
 from chalicelib.payouts.repository import PayoutRepository
 from chalicelib.payouts.service import payout_view
@@ -31,19 +31,6 @@ def _n(rec: Any, name: str) -> int:
 def _change(now: int, before: int) -> int | None:
     """Percent change, rounded toward zero; None without a baseline."""
     return None if before == 0 else int((now - before) * 100 / before)
-
-
-def percentile_ms(buckets: list[int], fraction: float) -> int | None:
-    """Upper bound of the histogram bucket holding the ``fraction`` quantile."""
-    total = sum(buckets)
-    if total == 0:
-        return None
-    rank, seen = fraction * total, 0
-    for bound, count in zip(LATENCY_BUCKETS_MS, buckets):
-        seen += count
-        if seen >= rank:
-            return bound
-    return LATENCY_BUCKETS_MS[-1]
 
 
 class EarningsService:
@@ -110,7 +97,7 @@ class EarningsService:
         out = []
         for row in series.values():
             buckets = row.pop("buckets")
-            out.append({**row, "p50_ms": percentile_ms(buckets, 0.5), "p99_ms": percentile_ms(buckets, 0.99)})
+            out.append({**row, "p50_ms": latency_percentile_ms(buckets, 50), "p99_ms": latency_percentile_ms(buckets, 99)})
         return out
 
     def form_1099(self, developer: str, year: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.metering.records import LATENCY_BUCKETS_MS
+from chalicelib.metering.repository import latency_percentile_ms
 
 TIERS = ("listed", "verified", "premier")
 SHARE_BPS = {"listed": 7000, "verified": 7500, "premier": 8000}
@@ -63,7 +63,7 @@ class Evidence:
 
     @property
     def p99_ms(self) -> int | None:
-        return percentile_bound_ms(self.latency_buckets, 99, 100)
+        return latency_percentile_ms(self.latency_buckets, 99)
 
 
 @dataclass(frozen=True)
@@ -95,20 +95,6 @@ class TierVerdict:
     def view(self) -> dict[str, Any]:
         return {"share_bps": SHARE_BPS[self.tier], "eligible": self.eligible,
                 "criteria": [c.view() for c in self.criteria]}
-
-
-def percentile_bound_ms(buckets: tuple[int, ...] | list[int], numerator: int, denominator: int) -> int | None:
-    """Upper bound of the bucket holding the ``numerator/denominator`` quantile (integers
-    only: the first bucket where ``seen / total >= numerator / denominator``)."""
-    total = sum(buckets)
-    if total == 0:
-        return None
-    seen = 0
-    for bound, count in zip(LATENCY_BUCKETS_MS, buckets):
-        seen += count
-        if seen * denominator >= total * numerator:
-            return bound
-    return LATENCY_BUCKETS_MS[-1]
 
 
 def _at_least(name: str, required: int, actual: int | None) -> Criterion:
