@@ -16,11 +16,12 @@ from chalicelib.platform.routes import bp as platform_routes
 from chalicelib.publishing.routes import bp as publishing_routes
 from chalicelib.trust.routes import bp as trust_routes
 from chalicelib.webhooks.routes import bp as webhook_routes
-from chalicelib.http import binary_bodies
+from chalicelib.http import binary_bodies, http_middleware
 from chalicelib.wiring import container
 
 app = Chalice(app_name="mockfactory-marketplace")
 binary_bodies(app)
+app.register_middleware(http_middleware, "http")
 app.register_blueprint(platform_routes)
 app.register_blueprint(auth_routes)
 app.register_blueprint(catalog_routes)

@@ -47,6 +47,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
                   expose_headers=["X-Request-Id", "Retry-After"], max_age=600)
+MAX_PATH_PARAMETER = 256  # characters of one path parameter
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json\b|^\*/\*", re.I)
 
 
@@ -65,6 +66,26 @@ def binary_bodies(app: Any) -> None:
         return True
 
     RestAPIEventHandler._validate_binary_response = any_accept  # type: ignore[method-assign]
+
+
+# Chalice answers some requests itself, before any view: its bodies are {"Code", "Message"}.
+_CHALICE_CODES = {405: "method_not_allowed", 415: "unsupported_media_type", 500: "internal_error"}
+
+
+def http_middleware(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Every answer, Chalice's own included (405 unsupported method, 415, its 500), in the
+    API's error shape; and no body in any answer to HEAD, where a body would be read as the
+    start of the next response on a kept-alive connection. Registered for ``http`` events."""
+    response = get_response(request)
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        request_id = str(response.headers.get("X-Request-Id") or new_request_id())
+        code = _CHALICE_CODES.get(response.status_code, "bad_request")
+        response.body = error_body(code, str(body["Message"]), request_id)
+        response.headers = {**response.headers, "X-Request-Id": request_id, "Content-Type": "application/json"}
+    if getattr(request, "method", None) == "HEAD":
+        response.body = b""
+    return response
 
 
 def status_for(error: errors.DomainError) -> int:
@@ -238,6 +259,7 @@ def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], rout
     request_id = new_request_id()
     principal: Principal | None = None
     try:
+        _check_path(params)
         principal = _authenticate(request, route.auth) if route.auth else None
         limit_headers = _rate_limit(request, principal, route.limit)
         api_request = ApiRequest(request, principal, request_id,
@@ -253,6 +275,14 @@ def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], rout
     if route.auth == "admin" and request.method != "GET" and principal is not None:
         _audit(request, principal, route, params, reply.status_code, request_id)
     return reply
+
+
+def _check_path(params: dict[str, Any]) -> None:
+    """No name, id or version of this API is that long; such a value would only reach
+    DynamoDB as an over-long key (a 500), so it is answered as what it is: nothing found."""
+    for name, value in params.items():
+        if len(value) > MAX_PATH_PARAMETER:
+            raise errors.NotFoundError(f"no {name} is {len(value)} characters long", code="not_found")
 
 
 def _audit(request: Any, admin: Principal, route: Route, params: dict[str, Any], status: int,

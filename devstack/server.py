@@ -60,6 +60,51 @@ class _Server(local.ThreadedHTTPServer):
         super().handle_error(request, client_address)
 
 
+NO_BODY_STATUSES = (204, 304)
+
+
+class RequestHandler(local.ChaliceRequestHandler):
+    """chalice's request handler, answering like the deployed API: every method reaches the
+    app (a method a route lacks is its 405, not http.server's 501), a path no route matches
+    is the API's 404 (API Gateway's Missing Authentication Token, mapped by the deployed
+    template's gateway responses), no body follows a HEAD, a 204 or a 304, and the app's
+    Content-Type is kept whatever its case."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_"):  # do_TRACE, do_PROPFIND, ...: http.server looks them up by name
+            return self._generic_handle
+        raise AttributeError(name)
+
+    def _send_error_response(self, error: local.LocalGatewayException) -> None:
+        if not isinstance(error, local.ForbiddenError):
+            super()._send_error_response(error)
+            return
+        from chalicelib.http import error_body, new_request_id
+
+        request_id = new_request_id()
+        body = json.dumps(error_body("route_not_found", f"no route matches {self.command} "
+                                                         f"{self.path.split('?')[0][:200]}", request_id))
+        self._send_http_response(404, {"Content-Type": "application/json", "X-Request-Id": request_id},
+                                 body.encode())
+
+    def _send_http_response_with_body(self, code: int, headers: Any, body: str | bytes) -> None:
+        if self.command == "HEAD" or code in NO_BODY_STATUSES:
+            body = b""
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        content_type = None
+        for name in [name for name in headers if name.lower() in ("content-type", "content-length")]:
+            value = headers.pop(name)
+            content_type = value if name.lower() == "content-type" else content_type
+        self.send_response(code)
+        if code != 204:  # RFC 9110: no Content-Length on a 204
+            self.send_header("Content-Length", str(len(data)))
+        if content_type or data:
+            self.send_header("Content-Type", content_type or "application/json")  # API Gateway's default
+        self._send_headers(headers)
+        if data:
+            self.wfile.write(data)
+
+
 class ApiServer:
     """``with ApiServer(app, port=8000) as api: requests.get(api.url + "/health")``.
 
@@ -101,7 +146,7 @@ class ApiServer:
         attrs: dict[str, Any] = {"disable_nagle_algorithm": self.disable_nagle}
         if not self.access_log:
             attrs["log_message"] = lambda handler, *args: None
-        handler_cls = type("ChaliceRequestHandler", (local.ChaliceRequestHandler,), attrs)
+        handler_cls = type("ChaliceRequestHandler", (RequestHandler,), attrs)
         self._server = local.LocalDevServer(self.app, config, self.host, self.requested_port,
                                             handler_cls=handler_cls, server_cls=_Server)
         # serve_forever of the underlying HTTPServer (LocalDevServer's own prints a banner).

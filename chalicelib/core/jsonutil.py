@@ -62,5 +62,8 @@ def parse_json(raw: bytes | None, *, max_bytes: int) -> Any:
         return json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"request body is not valid JSON: {exc}", code="malformed_json") from exc
+    except ValueError as exc:  # an integer of more digits than int() converts (4,300 by default)
+        raise InvalidInputError(f"request body has a number too large to read: {exc}",
+                                code="malformed_json") from exc
     except RecursionError as exc:
         raise InvalidInputError("request body nests too deeply", code="malformed_json") from exc

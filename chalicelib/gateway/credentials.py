@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from chalicelib.auth.service import looks_like_api_key
 
 
-
 @dataclass(frozen=True)
 class Extracted:
     credential: str | None
-    headers: dict[str, str]  # lower-case names, the credential removed
+    headers: dict[str, str]  # lower-case names, every carrier of a marketplace key removed
+    conflicting: bool = False  # two carriers held two different keys
 
 
 def _from_basic(encoded: str) -> tuple[str | None, str | None]:
@@ -37,23 +37,36 @@ def _from_basic(encoded: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def extract(headers: dict[str, str], manifest_header: str | None = None) -> Extracted:
-    """``headers`` must have lower-case names (as API Gateway and Chalice give them)."""
-    remaining = dict(headers)
-    scheme, _, value = remaining.get("authorization", "").strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() in ("bearer", "token") and looks_like_api_key(value):
-        del remaining["authorization"]
-        return Extracted(value, remaining)
+def _from_authorization(value: str) -> tuple[str | None, str | None]:
+    """(key, authorization header to pass on, None to drop it) from an Authorization header."""
+    scheme, _, credential = value.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() in ("bearer", "token") and looks_like_api_key(credential):
+        return credential, None
     if scheme.lower() == "basic":
-        key, passed_on = _from_basic(value)
+        key, passed_on = _from_basic(credential)
         if key is not None:
+            return key, passed_on
+    return None, value
+
+
+def extract(headers: dict[str, str], manifest_header: str | None = None) -> Extracted:
+    """The caller's key, and the headers with **every** carrier of a key removed: a client
+    that sends its key twice (Bearer and X-Api-Key, say) must not hand the second copy to
+    the plugin. ``headers`` must have lower-case names (as API Gateway and Chalice give them)."""
+    remaining = dict(headers)
+    found: list[str] = []
+    if "authorization" in remaining:
+        key, passed_on = _from_authorization(remaining["authorization"])
+        if key is not None:
+            found.append(key)
             if passed_on is None:
                 del remaining["authorization"]
             else:
                 remaining["authorization"] = passed_on
-            return Extracted(key, remaining)
     for name in ("x-api-key", (manifest_header or "").lower()):
-        if name and looks_like_api_key(remaining.get(name, "").strip()):
-            return Extracted(remaining.pop(name).strip(), remaining)
-    return Extracted(None, remaining)
+        if name and name in remaining and looks_like_api_key(remaining[name].strip()):
+            found.append(remaining.pop(name).strip())
+    if not found:
+        return Extracted(None, remaining)
+    return Extracted(found[0], remaining, conflicting=len(set(found)) > 1)

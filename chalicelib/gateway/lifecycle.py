@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from mocklib_plugin_sdk.protocol import decode_result
 
 from chalicelib.catalog.service import CatalogService
 from chalicelib.gateway.entitlements import FunctionLocator
@@ -40,15 +41,15 @@ class LifecycleNotifier:
                 "lifecycle": {"event": change.event,
                               "previous_config": change.before.config if change.before else {}},
             }
-            result = self._runtime.invoke(function, event)
+            result = decode_result(self._runtime.invoke(function, event))
         except Exception:  # noqa: BLE001 - a plugin's trouble never undoes the user's action
             logger.exception("lifecycle event not delivered", extra={"plugin": install.plugin,
                                                                       "event": change.event})
             return
-        if not 200 <= int(result.get("status", 500)) < 300:
+        if not 200 <= result.status < 300:
             logger.warning("plugin refused a lifecycle event", extra={"plugin": install.plugin,
                                                                        "event": change.event,
-                                                                       "status": result.get("status")})
-        if result.get("webhooks"):
+                                                                       "status": result.status})
+        if result.webhooks:
             self._webhooks.enqueue(Target(install.user_id, install.plugin, False, install.webhook_url,
-                                          install.webhook_secret), result["webhooks"])
+                                          install.webhook_secret), result.webhooks)

@@ -41,16 +41,9 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
         return _vendor_readable(error_response(failure.error, req.request_id), failure.headers)
     except DomainError as exc:
         return _vendor_readable(error_response(exc, req.request_id), {})
-    headers: dict[str, str | list[str]] = dict(reply.headers.items())
-    if not reply.body:
-        # No body, no media type: a binary one (octet-stream) would make Chalice, like API
-        # Gateway, insist on a matching Accept header for nothing.
-        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-    try:
-        body: str | bytes = reply.body.decode("utf-8")
-    except UnicodeDecodeError:
-        body = reply.body  # Chalice base64-encodes it for API Gateway's binary media types
-    return Response(body=body, status_code=reply.status, headers=headers)
+    # Bytes whatever the media type: every type is binary for the API (http.binary_bodies),
+    # and Chalice base64-encodes bytes for API Gateway, which decodes them on the way out.
+    return Response(body=reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
 @api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)

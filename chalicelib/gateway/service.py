@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -14,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, unquote
+
+from mocklib_plugin_sdk.errors import ProtocolError
+from mocklib_plugin_sdk.protocol import DecodedResult, decode_result
 
 from chalicelib.auth.service import AuthService
 from chalicelib.billing.holding import Holding
@@ -30,10 +34,13 @@ from chalicelib.installs.model import Install
 from chalicelib.metering.rating import UNLIMITED
 from chalicelib.runtime.port import PluginFailure, PluginFunction, PluginRuntime
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 4 * 1024 * 1024  # Lambda's 6 MB invoke payload, less base64 and envelope
 _MAJOR = re.compile(r"^v(0|[1-9]\d{0,5})$")
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-               "transfer-encoding", "upgrade", "content-length", "host"}
+# Not passed from a plugin's answer: hop-by-hop headers are the server's, X-Request-Id the marketplace's.
+_NOT_PASSED = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "content-length", "host", "x-request-id"}
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
@@ -126,6 +133,9 @@ class GatewayService:
         if extracted.credential is None:
             raise UnauthenticatedError("send your marketplace API key (Authorization: Bearer mf_..., Basic, "
                                        "X-Api-Key or the plugin's own header)", code="missing_credentials")
+        if extracted.conflicting:
+            raise UnauthenticatedError("the request carries two different marketplace API keys; send one",
+                                       code="conflicting_credentials")
         principal = self._auth.authenticate_key(extracted.credential)
         entitlement = self._entitlements.resolve(principal.user_id, call.plugin, int(match.group(1)))
         decision = self._limiter.check(f"gw#{principal.user_id}#{call.plugin}", entitlement.rate_limit)
@@ -142,16 +152,17 @@ class GatewayService:
         event = self._event(call, entitlement, principal.sandbox, extracted.headers)
         began = time.perf_counter()
         failure: PluginFailure | None = None
-        result: dict[str, Any] = {}
+        result: DecodedResult | None = None
         try:
-            result = self._runtime.invoke(entitlement.function, event)
+            result = self._decode(entitlement.function, self._runtime.invoke(entitlement.function, event))
         except PluginFailure as exc:
             failure = exc
         finally:
             if slot is not None:
                 self._slots.release(principal.user_id, call.plugin, slot)
         latency_ms = int((time.perf_counter() - began) * 1000)
-        status = None if failure else int(result["status"])
+        # Metered from the validated result only: what the client gets is what was counted.
+        status = result.status if result is not None else None
         if quota is not None and (status is None or status >= 500):  # not billable: not counted either
             self._quotas.refund(principal.user_id, call.plugin, quota[0])
             quota = (quota[0], quota[1], quota[2] - 1)
@@ -166,11 +177,21 @@ class GatewayService:
         extra = {**usage_headers(usage), **limit_headers}
         if quota is not None:
             extra.update(quota_headers(quota[1], quota[2]))
-        if failure is not None:
+        if result is None:
+            assert failure is not None
             raise GatewayFailure(failure, extra)
-        if result.get("webhooks") and self._on_webhooks is not None:
-            self._on_webhooks(entitlement, principal.sandbox, result["webhooks"])
-        return self._reply(result, extra)
+        if result.webhooks and self._on_webhooks is not None:
+            self._on_webhooks(entitlement, principal.sandbox, result.webhooks)
+        return _reply(call.method, result, extra)
+
+    @staticmethod
+    def _decode(function: PluginFunction, raw: dict[str, Any]) -> DecodedResult:
+        try:
+            return decode_result(raw)
+        except ProtocolError as exc:
+            log.warning("plugin %s %s returned a malformed result: %s", function.plugin, function.version,
+                        exc.message)
+            raise PluginFailure(f"plugin {function.plugin} returned a malformed result: {exc.message}") from exc
 
     def _admit(self, user_id: str, entitlement: Entitlement, sandbox: bool) -> tuple[str, int, int] | None:
         """Count the call against the monthly quota of a live caller's plan: (month, limit, used)."""
@@ -220,13 +241,16 @@ class GatewayService:
                                           entitlement.function, sandbox=sandbox, holding=entitlement.holding),
         }
 
-    @staticmethod
-    def _reply(result: dict[str, Any], extra: dict[str, str]) -> GatewayReply:
-        try:
-            body = base64.b64decode(result.get("body_b64") or "", validate=True)
-        except ValueError as exc:
-            raise GatewayFailure(PluginFailure("the plugin returned a malformed body"), extra) from exc
-        headers = {k: str(v) for k, v in (result.get("headers") or {}).items() if k.lower() not in _HOP_BY_HOP}
-        headers.update(extra)
-        return GatewayReply(status=int(result["status"]), headers=headers, body=body)
 
+
+def _reply(method: str, result: DecodedResult, extra: dict[str, str]) -> GatewayReply:
+    """The plugin's answer as the client gets it. The marketplace's own headers win over a
+    plugin's header of the same name in any case. A HEAD
+    answer, a 204 and a 304 carry no body in HTTP: sent anyway, the bytes would be read as
+    the start of the next response on a kept-alive connection."""
+    ours = {name.lower() for name in extra}
+    headers = {name: value for name, value in result.headers.items()
+               if name.lower() not in _NOT_PASSED and name.lower() not in ours}
+    headers.update(extra)
+    body = b"" if method == "HEAD" or result.status in (204, 304) else result.body
+    return GatewayReply(status=result.status, headers=headers, body=body)

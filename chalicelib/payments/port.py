@@ -26,6 +26,12 @@ class CardDeclinedError(PaymentsError):
         super().__init__(message, code="card_declined", retryable=False)
 
 
+class InvalidPaymentMethodError(InvalidInputError):
+    """The provider refused the payment method the user named: unknown, or someone else's."""
+
+    code = "invalid_payment_method"
+
+
 class InvalidWebhookError(InvalidInputError):
     """The payload is not a genuine, fresh event from the provider (bad signature, too old, not JSON)."""
 

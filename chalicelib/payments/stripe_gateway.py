@@ -32,6 +32,7 @@ from chalicelib.payments.port import (
     CheckoutSession,
     Invoice,
     InvoiceLine,
+    InvalidPaymentMethodError,
     InvalidWebhookError,
     PaymentsError,
 )
@@ -119,9 +120,14 @@ class StripePayments:
         """Attach ``payment_method`` (an id or a test token) and make it the customer's default.
 
         A test token such as ``pm_card_visa`` becomes a fresh ``pm_...``; that id is returned.
+        A payment method Stripe does not know, or one attached to another customer, is the
+        caller's mistake: :class:`InvalidPaymentMethodError` with Stripe's message.
         """
         with _stripe_errors():
-            attached = self._client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})
+            try:
+                attached = self._client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})
+            except stripe.InvalidRequestError as exc:
+                raise InvalidPaymentMethodError(exc.user_message or str(exc)) from exc
             self._client.v1.customers.update(
                 customer_id, params={"invoice_settings": {"default_payment_method": attached.id}})
         return attached.id

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,11 @@ from .invocation import LicenceInfo
 PROTOCOL_VERSION = 1
 EVENT_TYPES = ("request", "lifecycle", "health")
 LIFECYCLE_EVENTS = ("installed", "uninstalled", "configuration_changed")
+# A result's status is the end user's final answer: 1xx statuses are interim in HTTP/1.1
+# (a client waits for the real one), and nothing outside 100-599 is a status at all.
+MIN_STATUS, MAX_STATUS = 200, 599
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")  # an RFC 9110 token
+HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTAB is the only control allowed
 
 
 @dataclass(frozen=True)
@@ -218,15 +224,52 @@ class DecodedResult:
         return json.loads(self.body)
 
 
-def decode_result(result: Mapping[str, Any]) -> DecodedResult:
+def _result_headers(value: Any) -> dict[str, str]:
+    """Headers the gateway can put on an HTTP response as they are: token names, and
+    values (strings, or integers) without CR, LF or other control characters, which
+    would split or end the response."""
+    headers: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, raw in _object(value, "result.headers").items():
+        if not isinstance(name, str) or not HEADER_NAME.match(name):
+            raise ProtocolError(f"result.headers has an invalid header name {str(name)[:40]!r}")
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            raise ProtocolError(f"result.headers[{name!r}] must be a string")
+        text = str(raw)
+        if HEADER_VALUE_FORBIDDEN.search(text):
+            raise ProtocolError(f"result.headers[{name!r}] contains a control character")
+        if name.lower() in seen:
+            raise ProtocolError(f"result.headers repeats {name!r}")
+        seen.add(name.lower())
+        headers[name] = text
+    return headers
+
+
+def _list_of_objects(value: Any, what: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(entry, Mapping) for entry in value):
+        raise ProtocolError(f"{what} must be a list of objects")
+    return [dict(entry) for entry in value]
+
+
+def decode_result(result: Any) -> DecodedResult:
+    """Validate a whole result (section 2) before anything acts on it: the gateway meters
+    and answers only results that an HTTP client can receive exactly as given."""
+    if not isinstance(result, Mapping):
+        raise ProtocolError("result must be an object")
     status = result.get("status")
     if isinstance(status, bool) or not isinstance(status, int):
         raise ProtocolError("result.status must be an integer")
+    if not MIN_STATUS <= status <= MAX_STATUS:
+        raise ProtocolError(f"result.status {status} is not a final HTTP status ({MIN_STATUS}-{MAX_STATUS})")
+    headers = _result_headers(result.get("headers"))
+    error = result.get("error")
     return DecodedResult(
         status=status,
-        headers={str(k): str(v) for k, v in _object(result.get("headers"), "result.headers").items()},
+        headers=headers,
         body=b64decode(result.get("body_b64"), "result.body_b64"),
-        webhooks=list(result.get("webhooks") or []),
-        metrics=list(result.get("metrics") or []),
-        error=dict(result["error"]) if result.get("error") else None,
+        webhooks=_list_of_objects(result.get("webhooks"), "result.webhooks"),
+        metrics=_list_of_objects(result.get("metrics"), "result.metrics"),
+        error=dict(error) if isinstance(error, Mapping) and error else None,
     )

@@ -159,3 +159,14 @@ def test_a_plugin_with_too_many_errors_is_auto_disabled_and_an_admin_reinstates_
     assert jobs.hourly(container)["auto_disabled"] == []  # already suspended: once
     assert post(client, "/admin/plugins/shaky/reinstate", None, admin).status_code == 200
     assert get(client, "/marketplace/plugins/shaky", None).status_code == 200
+
+
+def test_an_unknown_or_foreign_payment_method_is_the_callers_mistake(client, container, stripe_standin):
+    owner, other = sign_up(client)["access_token"], sign_up(client)["access_token"]
+    attached = post(client, "/billing/payment-method", {"payment_method": "pm_card_visa"}, owner)
+    assert attached.status_code == 200
+    theirs = attached.json_body["payment_method"]
+    for payment_method in ("pm_doesnotexist", theirs):  # unknown; attached to another customer
+        response = post(client, "/billing/payment-method", {"payment_method": payment_method}, other)
+        assert (response.status_code, response.json_body["code"]) == (400, "invalid_payment_method"), response.body
+    assert get(client, "/billing", other).json_body["customer"]["has_payment_method"] is False
