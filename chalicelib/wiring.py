@@ -81,7 +81,7 @@ class Container:
         from chalicelib.gateway.lifecycle import LifecycleNotifier
 
         lifecycle = LifecycleNotifier(self.catalog, self.entitlements.functions, self.runtime, self.webhooks)
-        return InstallService(InstallRepository(), self.catalog, self.clock,
+        return InstallService(InstallRepository(), self.catalog, self.clock, self.webhooks.secret,
                               listeners=(self.entitlements.forget_install, lifecycle))
 
     @cached_property
@@ -134,9 +134,13 @@ class Container:
 
     @cached_property
     def webhooks(self) -> WebhookService:
+        from chalicelib.webhooks.repository import DynamoDeliveryRepository
         from chalicelib.webhooks.service import LambdaDispatcher, ThreadDispatcher, UrllibSender, WebhookService
+        from chalicelib.webhooks.signing import EndpointSecrets
 
-        service = WebhookService(UrllibSender(allow_private=self.settings.webhooks_allow_private), self.clock)
+        service = WebhookService(DynamoDeliveryRepository(),
+                                 UrllibSender(allow_private=self.settings.webhooks_allow_private),
+                                 EndpointSecrets(self.settings.webhook_signing_key), self.clock)
         if self.settings.webhook_dispatch == "thread":
             service.dispatcher = ThreadDispatcher(service.attempt)
         elif self.settings.webhook_dispatch == "lambda":
@@ -152,9 +156,7 @@ class Container:
         from chalicelib.webhooks.service import Target
 
         def deliver(entitlement, sandbox, entries):  # type: ignore[no-untyped-def]
-            install = entitlement.install
-            target = Target(install.user_id, install.plugin, sandbox, install.webhook_url, install.webhook_secret)
-            self.webhooks.enqueue(target, entries)
+            self.webhooks.enqueue(Target.of(entitlement.install, sandbox=sandbox), entries)
 
         from chalicelib.limits.quotas import SlotStore
 

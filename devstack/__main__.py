@@ -153,6 +153,7 @@ class MarketplaceData:
             "MF_STAGE": STAGE,
             "MF_JWT_KEYS": secrets["jwt_keys"],
             "MF_LICENSE_KEYS": secrets["licence_keys"],  # written to dev.env with the other MF_* settings
+            "MF_WEBHOOK_SIGNING_KEY": secrets["webhook_signing_key"],
             "MF_DYNAMODB_ENDPOINT": stack.info["dynamodb_url"],
             "AWS_ACCESS_KEY_ID": "devstack",  # DynamoDB Local accepts any credentials
             "AWS_SECRET_ACCESS_KEY": "devstack",
@@ -330,11 +331,15 @@ def write_dev_env(stack: Stack) -> Path:
     lines = ["# The dev stack's environment (written by python -m devstack, removed when it stops).",
              "# python -m devstack --run-job JOB, or: (. .local/dev.env && python -m chalicelib.jobs JOB)"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
-    path = stack.state_dir / "dev.env"
-    tmp = path.with_suffix(".env.tmp")
+    return write_private(stack.state_dir / "dev.env", "\n".join(lines) + "\n")
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically, readable by this user only from the first byte."""
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+        handle.write(text)
     os.replace(tmp, path)
     return path
 
@@ -369,12 +374,7 @@ def run_job(args: argparse.Namespace) -> int:
 
 
 def write_dev_json(stack: Stack) -> Path:
-    path = stack.state_dir / "dev.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ordered(stack.info), indent=2) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    return write_private(stack.state_dir / "dev.json", json.dumps(ordered(stack.info), indent=2) + "\n")
 
 
 FIRST_KEYS = ("api_url", "frontend_url", "dynamodb_url", "demo_api_key", "demo_user_token", "developer_token",
@@ -385,13 +385,20 @@ def ordered(info: dict[str, Any]) -> dict[str, Any]:
     return {**{k: info[k] for k in FIRST_KEYS if k in info}, **info}
 
 
-def banner(stack: Stack, path: Path) -> str:
+# Credentials in dev.json: shown once on a terminal, never written to a log.
+SECRET_KEYS = ("demo_api_key", "demo_user_token", "developer_token", "admin_token", "demo_password",
+               "stripe_api_key", "stripe_webhook_secret")
+
+
+def banner(stack: Stack, path: Path, *, show_secrets: bool) -> str:
     info = ordered(stack.info)
     width = max(len(k) for k in info)
     lines = ["", "MockFactory Marketplace dev stack is up"]
-    lines += [f"  {key:<{width}}  {value if isinstance(value, (str, int)) else json.dumps(value)}"
-              for key, value in info.items()]
-    lines += [f"  (all of this is in {path})", "Ctrl-C stops everything.", ""]
+    for key, value in info.items():
+        if key in SECRET_KEYS and not show_secrets:
+            value = f"(not printed to a log: see {path.name})"
+        lines.append(f"  {key:<{width}}  {value if isinstance(value, (str, int)) else json.dumps(value)}")
+    lines += [f"  (all of this is in {path}, readable by you only)", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
 
@@ -401,8 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_job(args)
     if args.api_port == 0:
         args.api_port = free_port()  # known up front: the Stripe webhook endpoint points at it
+    # Everything the stack writes (secrets, DynamoDB Local's data, logs, artifacts) is this
+    # user's alone: the umask holds for the servers it starts too.
+    os.umask(0o077)
     stack = Stack(args)
     stack.state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(stack.state_dir, 0o700)
     (stack.state_dir / "dev.json").unlink(missing_ok=True)
     (stack.state_dir / "dev.env").unlink(missing_ok=True)
     if port_is_open(args.api_port):
@@ -425,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.info["started_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_dev_env(stack)
         path = write_dev_json(stack)
-        print(banner(stack, path), flush=True)
+        print(banner(stack, path, show_secrets=sys.stdout.isatty()), flush=True)
         while True:
             time.sleep(0.5)
             dead = [s.name for s in started if not s.alive()]

@@ -55,7 +55,9 @@ def dynamodb_home() -> Path:
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the JVM gets SIGTERM if the thread that started it dies (even by SIGKILL),
-    so a killed dev stack or test run never leaves an orphan Java process behind."""
+    so a killed dev stack or test run never leaves an orphan Java process behind. Its
+    files are its user's alone (umask 077): the data file holds every table."""
+    os.umask(0o077)
     try:
         import ctypes
 
@@ -122,6 +124,8 @@ class DynamoDBLocal:
             raise RuntimeError(f"port {self.port} is already in use; pick another --dynamodb-port")
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
+            for path in (self.db_path, *self.db_path.iterdir()):  # also a data dir made before it was private
+                os.chmod(path, 0o700 if path.is_dir() else 0o600)
         if self._log_path is None:
             fd, name = tempfile.mkstemp(prefix="dynamodb-local-", suffix=".log")
             os.close(fd)

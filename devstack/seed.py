@@ -33,14 +33,16 @@ def log(message: str) -> None:
 
 # --- secrets ---------------------------------------------------------------------------
 def load_secrets(state_dir: Path) -> dict[str, Any]:
-    """The stored secrets, with a JWT signing key and a licence signing key generated on first use (and kept)."""
+    """The stored secrets, with the JWT, licence and webhook signing keys generated on first use (and kept)."""
     path = Path(state_dir) / SECRETS_FILE
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [name for name in ("jwt_keys", "licence_keys") if not data.get(name)]
+    missing = [name for name in ("jwt_keys", "licence_keys", "webhook_signing_key") if not data.get(name)]
     if "jwt_keys" in missing:
         data["jwt_keys"] = f"dev-{_secrets.token_hex(4)}:{_secrets.token_urlsafe(48)}"
     if "licence_keys" in missing:  # MF_LICENSE_KEYS: one RSA key (added to older state dirs too)
         data["licence_keys"] = _new_licence_key()
+    if "webhook_signing_key" in missing:
+        data["webhook_signing_key"] = _secrets.token_hex(32)
     if missing:
         save_secrets(state_dir, data)
     return data

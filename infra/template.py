@@ -55,6 +55,7 @@ SECRETS = {
     "MF_LICENSE_KEYS": ("license-keys", "Licence signing keys, 'kid:<base64 of a PEM RSA private key>'"),
     "MF_STRIPE_SECRET_KEY": ("stripe-secret-key", "Stripe secret API key (sk_live_... / sk_test_...)"),
     "MF_STRIPE_WEBHOOK_SECRET": ("stripe-webhook-secret", "Stripe webhook signing secret (whsec_...)"),
+    "MF_WEBHOOK_SIGNING_KEY": ("webhook-signing-key", "Key deriving each install's webhook signing secret (32+ chars)"),
 }
 SECRET_NAME = "mf/{stage}/{name}"
 CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"  # AWS managed cache policy

@@ -16,6 +16,7 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
 TEST_ENV = {
     "MF_STAGE": "test",
     "MF_JWT_KEYS": "k2026:" + "s" * 48 + ",k2025:" + "o" * 48,
+    "MF_WEBHOOK_SIGNING_KEY": "w" * 64,
     "AWS_REGION": "us-east-1",
     "MF_INDEX_BACKGROUND_REFRESH": "0",  # moto is torn down after each test; no stray threads
     "MF_API_RATE_LIMIT": "100000/60",  # functional tests make many calls; limits have their own tests

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from mocklib_plugin_sdk.host import PluginHost
 from mocklib_plugin_sdk.state import InMemoryStateStore
 
 from chalicelib.runtime.port import PluginFunction, PluginRuntime, PluginUnavailable
+from chalicelib.webhooks.repository import Delivery, DeliveryRepository, Key
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_ROOT = REPO / "plugin_functions"
@@ -46,3 +49,35 @@ class InProcessRuntime(PluginRuntime):
     def invoke(self, function: PluginFunction, event: dict[str, Any]) -> dict[str, Any]:
         self.events.append(event)
         return self._host(function).invoke(event)
+
+
+class InMemoryDeliveryRepository(DeliveryRepository):
+    """The webhooks table's port in memory; the contract test in
+    tests/integration/test_webhook_repository.py holds it to the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self._items: dict[Key, Delivery] = {}
+        self._lock = threading.Lock()
+
+    def add(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._items[delivery.key] = replace(delivery, revision=1)
+
+    def get(self, key: Key) -> Delivery | None:
+        return self._items.get((key[0], key[1]))
+
+    def update(self, delivery: Delivery) -> bool:
+        with self._lock:
+            stored = self._items.get(delivery.key)
+            if stored is None or stored.revision != delivery.revision:
+                return False
+            self._items[delivery.key] = replace(delivery, revision=delivery.revision + 1)
+            return True
+
+    def due(self, now: datetime, limit: int = 500) -> list[Delivery]:
+        pending = [d for d in self._items.values() if d.state == "pending" and d.due_at and d.due_at <= now]
+        return sorted(pending, key=lambda d: d.due_at or now)[:limit]
+
+    def recent(self, user_id: str, plugin: str, limit: int) -> list[Delivery]:
+        mine = [d for key, d in self._items.items() if key[0] == f"{user_id}#{plugin}"]
+        return sorted(mine, key=lambda d: d.key[1], reverse=True)[:limit]

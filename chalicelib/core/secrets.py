@@ -19,7 +19,8 @@ from chalicelib.core.errors import ConfigurationError
 
 # The settings that may be given by reference. An explicit list, not a suffix rule:
 # MF_STRIPE_WEBHOOK_SECRET is itself a value whose name ends in _SECRET.
-SECRET_SETTINGS = ("MF_JWT_KEYS", "MF_LICENSE_KEYS", "MF_STRIPE_SECRET_KEY", "MF_STRIPE_WEBHOOK_SECRET")
+SECRET_SETTINGS = ("MF_JWT_KEYS", "MF_LICENSE_KEYS", "MF_STRIPE_SECRET_KEY", "MF_STRIPE_WEBHOOK_SECRET",
+                   "MF_WEBHOOK_SIGNING_KEY")
 REFERENCE_SUFFIX = "_SECRET"
 DEFAULT_MAX_AGE_S = 300
 

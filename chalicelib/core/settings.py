@@ -36,6 +36,12 @@ def _parse_licence_keys(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(keys)
 
 
+def _signing_key(raw: str) -> str:
+    if raw and len(raw) < 32:
+        raise ConfigurationError("MF_WEBHOOK_SIGNING_KEY must be at least 32 characters")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -61,6 +67,7 @@ class Settings:
     stripe_secret_key: str  # empty: billing and payouts refuse to run (configuration error)
     stripe_api_base: str | None  # the local Stripe stand-in; None is api.stripe.com
     stripe_webhook_secret: str
+    webhook_signing_key: str  # derives every install's webhook signing secret; empty: webhooks cannot be signed
     licence_keys: tuple[tuple[str, str], ...]  # (kid, PEM private key); empty: licences cannot be issued
     artifact_store: str  # submitted plugin packages: "dir:/path" (local stack) | "s3://bucket/prefix"; empty: refused
     checks_dispatch: str  # publishing checks: "inline" (tests) | "thread" (local stack) | "lambda" (async invoke)
@@ -97,6 +104,7 @@ class Settings:
             stripe_secret_key=environ.get("MF_STRIPE_SECRET_KEY", ""),
             stripe_api_base=environ.get("MF_STRIPE_API_BASE") or None,
             stripe_webhook_secret=environ.get("MF_STRIPE_WEBHOOK_SECRET", ""),
+            webhook_signing_key=_signing_key(environ.get("MF_WEBHOOK_SIGNING_KEY", "")),
             licence_keys=_parse_licence_keys(environ.get("MF_LICENSE_KEYS", "")),
             artifact_store=environ.get("MF_ARTIFACT_STORE", ""),
             checks_dispatch=environ.get("MF_CHECKS_DISPATCH", "lambda"),

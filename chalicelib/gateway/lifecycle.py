@@ -51,5 +51,4 @@ class LifecycleNotifier:
                                                                        "event": change.event,
                                                                        "status": result.status})
         if result.webhooks:
-            self._webhooks.enqueue(Target(install.user_id, install.plugin, False, install.webhook_url,
-                                          install.webhook_secret), result.webhooks)
+            self._webhooks.enqueue(Target.of(install, sandbox=False), result.webhooks)

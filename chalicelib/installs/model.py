@@ -16,7 +16,7 @@ class Install:
     installed_at: datetime
     updated_at: datetime
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    webhook_secret_version: int | None = None  # None until a webhook endpoint is first set
 
 
 @dataclass(frozen=True)

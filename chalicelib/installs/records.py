@@ -34,7 +34,7 @@ class InstallRecord(InstallTable):
     config = JSONAttribute(default=dict)
     granted_permissions = ListAttribute(of=UnicodeAttribute, default=list)
     webhook_url = UnicodeAttribute(null=True)
-    webhook_secret = UnicodeAttribute(null=True)
+    webhook_secret_version = NumberAttribute(null=True)  # which derived signing secret is current (webhooks.signing)
     installed_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
 

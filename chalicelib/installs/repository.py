@@ -19,7 +19,7 @@ def _install(rec: InstallRecord) -> Install:
     return Install(user_id=rec.user_id, plugin=rec.plugin, major=int(rec.major), enabled=rec.enabled,
                    config=dict(rec.config or {}), granted_permissions=tuple(str(p) for p in rec.granted_permissions or ()),
                    installed_at=rec.installed_at, updated_at=rec.updated_at, webhook_url=rec.webhook_url,
-                   webhook_secret=rec.webhook_secret)
+                   webhook_secret_version=int(rec.webhook_secret_version) if rec.webhook_secret_version else None)
 
 
 def _not_installed(plugin: str) -> NotFoundError:
@@ -70,6 +70,18 @@ class InstallRepository:
     def update(self, user_id: str, plugin: str, now: datetime, **changes: Any) -> Install:
         actions = [getattr(InstallRecord, name).set(list(value) if isinstance(value, tuple) else value)
                    for name, value in changes.items()]
+        return self._apply(user_id, plugin, now, actions)
+
+    def set_webhook(self, user_id: str, plugin: str, now: datetime, url: str | None, *,
+                    new_secret: bool) -> Install:
+        """Set the endpoint; ``new_secret`` moves to the next signing secret (ADD: two rotations
+        at once both land on a secret no delivery was signed with before)."""
+        actions: list[Any] = [InstallRecord.webhook_url.set(url) if url else InstallRecord.webhook_url.remove()]
+        if new_secret:
+            actions.append(InstallRecord.webhook_secret_version.add(1))
+        return self._apply(user_id, plugin, now, actions)
+
+    def _apply(self, user_id: str, plugin: str, now: datetime, actions: list[Any]) -> Install:
         actions.append(InstallRecord.updated_at.set(now))
         record = InstallRecord(*InstallRecord.key(user_id, plugin))
         try:

@@ -11,7 +11,6 @@ from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService, card
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
-from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import validation_errors
 from chalicelib.installs.model import Install, InstallChange
 from chalicelib.installs.repository import AlreadyInstalledError, InstallRepository
@@ -37,10 +36,12 @@ def _requested_major(plugin: Plugin, requested: str) -> int:
 
 class InstallService:
     def __init__(self, repository: InstallRepository, catalog: CatalogService, clock: Clock,
+                 webhook_secret: Callable[[str, str, int | None], str | None],
                  listeners: tuple[Callable[[InstallChange], None], ...] = ()) -> None:
         self._repo = repository
         self._catalog = catalog
         self._clock = clock
+        self._webhook_secret = webhook_secret  # the webhooks context derives it; nothing stores it
         self._listeners = listeners  # e.g. the gateway's entitlement cache, plugin lifecycle events
 
     def _changed(self, event: str, before: Install | None, after: Install | None) -> None:
@@ -101,7 +102,8 @@ class InstallService:
             "update_available": plugin.latest_version if newest_major > install.major else None,
             "pricing": card(plugin)["pricing"],
             "installed_at": iso(install.installed_at), "updated_at": iso(install.updated_at),
-            "webhook": {"url": install.webhook_url, "secret": install.webhook_secret},
+            "webhook": {"url": install.webhook_url,
+                        "secret": self._webhook_secret(install.user_id, install.plugin, install.webhook_secret_version)},
         }
 
     def _mine(self, principal: Principal, name: str) -> Install:
@@ -189,11 +191,8 @@ class InstallService:
                     rotate_secret: bool = False) -> dict[str, Any]:
         """Where the plugin's ``event`` webhooks go; the signing secret is made once (or rotated)."""
         before = self._mine(principal, plugin)
-        secret = before.webhook_secret
-        if secret is None or rotate_secret:
-            secret = "whsec_" + random_token(32)
-        updated = self._repo.update(principal.user_id, plugin, self._clock.now(), webhook_url=url,
-                                    webhook_secret=secret)
+        updated = self._repo.set_webhook(principal.user_id, plugin, self._clock.now(), url,
+                                         new_secret=rotate_secret or before.webhook_secret_version is None)
         self._changed("webhook", before, updated)
         return self._view(updated)
 

@@ -51,7 +51,7 @@ from typing import IO, Any
 
 import mocklib_plugin_sdk
 from mocklib_plugin_sdk.errors import PluginError
-from mocklib_plugin_sdk.sandbox import libc_unshare as _libc_unshare
+from mocklib_plugin_sdk.sandbox import libc_namespaces as _libc_namespaces
 from mocklib_plugin_sdk.sandbox import may_unshare as _may_unshare
 from mocklib_plugin_sdk.sandbox import sandbox_preexec as _sandbox
 from mocklib_plugin_sdk.state import ItemExistsError, StateStore
@@ -420,8 +420,8 @@ class LocalRuntime(PluginRuntime):
         self._spawn_times: deque[float] = deque(maxlen=1000)
         # None: not tried yet; then True/False once a worker started with/without it.
         self._netns: bool | None = None if network_isolation and _may_unshare() else False
-        self._unshare = _libc_unshare() if self._netns is None else None
-        if self._netns is None and self._unshare is None:
+        self._namespaces = _libc_namespaces() if self._netns is None else None
+        if self._netns is None and self._namespaces is None:
             self._netns = False
         if network_isolation and self._netns is False:
             self._warn_no_netns("this process may not unshare(CLONE_NEWNET) (needs Linux and CAP_SYS_ADMIN)")
@@ -693,13 +693,13 @@ class LocalRuntime(PluginRuntime):
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                     env=self._worker_env(), cwd=cwd, close_fds=True, start_new_session=True,
-                    preexec_fn=_sandbox(limit, self._unshare if use_netns else None))
+                    preexec_fn=_sandbox(limit, self._namespaces if use_netns else None))
             except subprocess.SubprocessError as exc:
-                # preexec_fn failed; the only step that may legitimately fail is unshare.
+                # preexec_fn failed; the only steps that may legitimately fail are the namespaces.
                 if not use_netns:
                     raise PluginUnavailable(f"cannot start a worker for {name}: {exc}") from exc
                 self._netns = False
-                self._warn_no_netns("unshare(CLONE_NEWNET) is not permitted here")
+                self._warn_no_netns("unshare(CLONE_NEWNET | CLONE_NEWNS) or mounting /dev/shm is not permitted here")
                 use_netns = False
                 continue
             except OSError as exc:

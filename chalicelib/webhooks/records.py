@@ -6,7 +6,7 @@ retry sweeper queries exactly the work it has to do.
 from __future__ import annotations
 
 from pynamodb.attributes import (BooleanAttribute, JSONAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
+                                 UnicodeAttribute, UTCDateTimeAttribute, VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -46,13 +46,17 @@ class DeliveryRecord(WebhooksTable):
     url = UnicodeAttribute(null=True)
     headers = JSONAttribute(default=dict)
     body_b64 = UnicodeAttribute()
-    secret = UnicodeAttribute(null=True)  # event kind: the install's secret, to re-sign every attempt
+    # event kind: which of the install's signing secrets signs every attempt; the secret itself
+    # is derived when it is needed (webhooks.signing), never stored
+    secret_version = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)  # why a delivery failed without an attempt (its URL, say)
     sandbox = BooleanAttribute(default=False)
     state = UnicodeAttribute()  # pending | delivered | failed | skipped
     attempts = ListAttribute(of=AttemptMap, default=list)
     created_at = UTCDateTimeAttribute()
     due_state = UnicodeAttribute(null=True)
     due_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()  # two attempts at once (timer and sweeper): one write wins, the log stays whole
 
     @staticmethod
     def key(user_id: str, plugin: str, created_iso: str, delivery_id: str) -> tuple[str, str]:

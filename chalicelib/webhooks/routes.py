@@ -41,7 +41,6 @@ def deliveries(req: ApiRequest, name: str) -> dict[str, Any]:
            summary="Send a signed sample event to your webhook endpoint")
 def send_test(req: ApiRequest, name: str) -> dict[str, Any]:
     install, version = container().installs.webhook_target(req.caller, name)
-    target = Target(install.user_id, name, False, install.webhook_url, install.webhook_secret)
-    ids = container().webhooks.enqueue(target, [{"kind": "event", "event_type": "mockfactory.test",
-                                                 "payload": {"plugin": name, "version": version}}])
+    sample = {"kind": "event", "event_type": "mockfactory.test", "payload": {"plugin": name, "version": version}}
+    ids = container().webhooks.enqueue(Target.of(install, sandbox=False), [sample])
     return {"delivery_id": ids[0]}

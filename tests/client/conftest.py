@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_ROOT = ROOT / "plugin_functions"
 PASSWORD = "correct horse battery"
 ENV = {
-    "MF_STAGE": "clienttest", "MF_JWT_KEYS": "ct:" + "c" * 48, "AWS_REGION": "us-east-1",
+    "MF_STAGE": "clienttest", "MF_JWT_KEYS": "ct:" + "c" * 48, "MF_WEBHOOK_SIGNING_KEY": "w" * 64, "AWS_REGION": "us-east-1",
     "MF_INDEX_BACKGROUND_REFRESH": "0", "MF_API_RATE_LIMIT": "100000/60", "MF_AUTH_RATE_LIMIT": "100000/60",
     "MF_WEBHOOK_DISPATCH": "manual", "MF_WEBHOOKS_ALLOW_PRIVATE": "1", "MF_KEY_CACHE_TTL": "0",
     "MF_ENTITLEMENT_CACHE_TTL": "0", "MF_PLUGIN_SOURCE_ROOT": str(PLUGINS_ROOT),

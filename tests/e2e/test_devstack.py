@@ -20,8 +20,6 @@ DEV_JSON_KEYS = {"api_url", "dynamodb_url", "demo_api_key", "demo_user_token", "
                  "admin_token"}
 
 
-
-
 @pytest.fixture
 def devstack_factory(tmp_path: Path) -> Iterator[Any]:
     stacks: list[DevStack] = []
@@ -50,6 +48,19 @@ def echo_permissions() -> list[str]:
 
 def installed_names(body: dict[str, Any]) -> set[str]:
     return {item.get("plugin") or item.get("name") for item in body["installs"]}
+
+
+def assert_private(stack: DevStack) -> None:
+    log = stack.log.read_text(errors="replace")
+    for key in ("admin_token", "developer_token", "demo_user_token", "demo_api_key", "stripe_api_key",
+                "stripe_webhook_secret", "demo_password"):
+        assert str(stack.info[key]) not in log, f"{key} is in the stack's log"
+    state = stack.state_dir
+    assert state.stat().st_mode & 0o077 == 0
+    for path in (state / "dev.json", state / "dev-secrets.json", state / "dev.env"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    data = list((state / "dynamodb").iterdir())
+    assert data and all(path.stat().st_mode & 0o077 == 0 for path in [state / "dynamodb", *data])
 
 
 def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: Any) -> None:
@@ -117,6 +128,9 @@ def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: An
         me = http.get(f"{stack.url}/auth/me", headers=bearer(info[token_key]), timeout=10)
         assert me.status_code == 200, (token_key, me.text)
     http.close()
+
+    # secrets stay in the state dir, readable by this user only, and out of the stack's log
+    assert_private(stack)
 
     # Ctrl-C stops everything it started, Java included
     assert stack.stop(signal.SIGINT) == 0, stack.output()

@@ -135,3 +135,95 @@ def test_private_destinations_are_refused_outside_the_local_stack(client, contai
     container.settings = replace(container.settings, webhooks_allow_private=False)
     response = put(client, "/plugins/installed/hooky/webhook", {"url": "http://127.0.0.1:9/x"}, user["token"])
     assert (response.status_code, response.json_body["code"]) == (400, "invalid_webhook_url")
+
+
+@pytest.mark.parametrize("url", ["http://example.com/a b", "http://example.com/\r\nX-Injected: 1", "http://exa mple.com/",
+                                 "http://example.com:99999/", "http://example.com:port/", "https://user:pw@example.com/",
+                                 "ftp://example.com/", "http:///nohost"])
+def test_a_webhook_url_that_cannot_be_sent_as_it_is_is_refused(client, user, url):
+    install(client, user["token"])
+    response = put(client, "/plugins/installed/hooky/webhook", {"url": url}, user["token"])
+    assert (response.status_code, response.json_body["code"]) == (400, "invalid_webhook_url"), response.body
+    assert get(client, "/plugins/installed/hooky", user["token"]).json_body["webhook"]["url"] is None
+
+
+def _force_endpoint(user_id: str, url: str) -> None:
+    """An endpoint stored before URLs were checked this strictly (it bypasses the API's check)."""
+    from chalicelib.installs.records import InstallRecord
+
+    record = InstallRecord.get(*InstallRecord.key(user_id, "hooky"))
+    record.update(actions=[InstallRecord.webhook_url.set(url)])
+
+
+def test_one_users_undeliverable_endpoint_never_stops_the_others_deliveries(client, container, user, receiver):
+    install(client, user["token"])
+    put(client, "/plugins/installed/hooky/webhook", {"url": receiver.url}, user["token"])
+    _force_endpoint(container.auth.authenticate_key(user["key"]).user_id, "http://bad host/\r\nx")
+    broken = post(client, "/plugins/installed/hooky/webhook/test", None, user["token"]).json_body["delivery_id"]
+    other = sign_up(client)["access_token"]
+    install(client, other)
+    put(client, "/plugins/installed/hooky/webhook", {"url": receiver.url}, other)
+    sent = post(client, "/plugins/installed/hooky/webhook/test", None, other).json_body["delivery_id"]
+    assert container.webhooks.retry_due() >= 1
+    assert next(d for d in deliveries(client, other) if d["delivery_id"] == sent)["state"] == "delivered"
+    failed = next(d for d in deliveries(client, user["token"]) if d["delivery_id"] == broken)
+    assert failed["state"] == "failed" and "spaces or control characters" in failed["reason"]
+    assert failed["attempts"] == []
+
+
+def test_a_plugins_raw_webhook_that_cannot_be_sent_fails_with_its_reason(client, container, user, receiver):
+    install(client, user["token"])
+    created = client.http.post("/plugins/hooky/v1/things", body=json.dumps({"id": "t3", "raw_to": "http://x/ y"}),
+                               headers={"Authorization": f"Bearer {user['key']}", "Content-Type": "application/json"})
+    assert created.status_code == 201
+    container.webhooks.retry_due()
+    raw = next(d for d in deliveries(client, user["token"]) if d["kind"] == "raw")
+    assert raw["state"] == "failed" and "spaces or control characters" in raw["reason"]
+
+
+def test_a_receiver_failing_in_any_way_is_one_failed_attempt_and_the_sweep_goes_on(client, container, user, receiver):
+    install(client, user["token"])
+    put(client, "/plugins/installed/hooky/webhook", {"url": receiver.url}, user["token"])
+    first = post(client, "/plugins/installed/hooky/webhook/test", None, user["token"]).json_body["delivery_id"]
+    second = post(client, "/plugins/installed/hooky/webhook/test", None, user["token"]).json_body["delivery_id"]
+    sender, calls = container.webhooks._sender, []
+
+    class Flaky:
+        def post(self, url, headers, body):
+            calls.append(url)
+            if len(calls) == 1:
+                raise RuntimeError("the receiver's TLS stack exploded")
+            return sender.post(url, headers, body)
+
+    container.webhooks._sender = Flaky()
+    assert container.webhooks.retry_due() == 2
+    log = {d["delivery_id"]: d for d in deliveries(client, user["token"])}
+    states = sorted((log[first]["state"], log[second]["state"]))
+    assert states == ["delivered", "pending"]
+    errored = log[first] if log[first]["state"] == "pending" else log[second]
+    assert "RuntimeError" in errored["attempts"][0]["error"]
+
+
+def test_signing_secrets_are_derived_never_stored_and_rotate(client, container, user, receiver):
+    from chalicelib.installs.records import InstallRecord
+
+    install(client, user["token"])
+    secret = put(client, "/plugins/installed/hooky/webhook", {"url": receiver.url}, user["token"]).json_body[
+        "webhook"]["secret"]
+    assert get(client, "/plugins/installed/hooky", user["token"]).json_body["webhook"]["secret"] == secret
+    post(client, "/plugins/installed/hooky/webhook/test", None, user["token"])
+    user_id = container.auth.authenticate_key(user["key"]).user_id
+    stored = [InstallRecord.get(*InstallRecord.key(user_id, "hooky")).attribute_values,
+              *(r.attribute_values for r in DeliveryRecord.query(f"{user_id}#hooky"))]
+    assert secret not in json.dumps(stored, default=str)
+    container.webhooks.retry_due()
+    _, headers, body = receiver.requests[-1]
+    assert verify(secret, body, headers["X-MockFactory-Signature"])
+    rotated = put(client, "/plugins/installed/hooky/webhook", {"url": receiver.url, "rotate_secret": True},
+                  user["token"]).json_body["webhook"]["secret"]
+    assert rotated.startswith("whsec_") and rotated != secret
+    post(client, "/plugins/installed/hooky/webhook/test", None, user["token"])
+    container.webhooks.retry_due()
+    _, headers, body = receiver.requests[-1]
+    assert verify(rotated, body, headers["X-MockFactory-Signature"])
+    assert not verify(secret, body, headers["X-MockFactory-Signature"])

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from mocklib_plugin_sdk import InMemoryStateStore
@@ -133,6 +134,15 @@ def test_allocating_past_the_limit_is_out_of_memory(runtime: LocalRuntime) -> No
     assert "128 MB" in caught.value.message
     assert process_gone(first)
     assert body(runtime.invoke(hog, request(hog, "GET", "/ok")))["pid"] != first
+
+
+def test_memory_on_dev_shm_is_not_a_way_past_the_limit(runtime: LocalRuntime) -> None:
+    hog = function("hog")
+    answer = body(runtime.invoke(hog, request(hog, "GET", "/shm")))
+    if runtime.network_isolated is False:
+        pytest.skip("this machine gives workers no namespaces of their own")
+    assert answer["written_mb"] <= 1 and answer["error"] == "No space left on device", answer
+    assert not Path("/dev/shm/hog").exists()  # a private tmpfs: nothing landed in the host's
 
 
 @pytest.mark.parametrize("path", ["/garbage", "/no-status"])

@@ -4,8 +4,8 @@ Used by the marketplace's local plugin runtime (its worker processes) and by
 the publishing checks (a plugin's tests and the contract probe). The pieces:
 
 * ``sandbox_preexec``: the ``preexec_fn`` of the child: no core dumps, an
-  address-space limit (``RLIMIT_AS``) and, where this process may, a fresh
-  network namespace (``unshare(CLONE_NEWNET)``: only a downed loopback).
+  address-space limit (``RLIMIT_AS``) and, where this process may, fresh network
+  and mount namespaces (only a downed loopback; a small private ``/dev/shm``).
 * ``run_sandboxed``: one command to completion with a clean environment, a
   timeout that kills the whole process group, output in files (no pipe
   deadlocks whatever the child prints) and its peak RSS.
@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import IO
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+SHM_BYTES = 1024 * 1024  # enough for the few semaphores Python's multiprocessing keeps there
+SHM_OPTIONS = f"size={SHM_BYTES},nr_inodes=64,mode=1777".encode()
 CAP_SYS_ADMIN = 21
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -47,30 +51,53 @@ def may_unshare() -> bool:
     return False
 
 
-def libc_unshare() -> Callable[[int], int] | None:
-    """libc's ``unshare`` (Python 3.11 has no ``os.unshare``), or None where there is none."""
+@dataclass(frozen=True)
+class Namespaces:
+    """libc's ``unshare`` and ``mount`` (Python 3.11 has neither), resolved in the parent so
+    the forked child only makes the calls."""
+
+    unshare: Callable[[int], int]
+    mount: Callable[[bytes | None, bytes, bytes | None, int, bytes | None], int]
+
+
+def libc_namespaces() -> Namespaces | None:
+    """libc's namespace calls, or None where there are none."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        unshare = libc.unshare
+        unshare, mount = libc.unshare, libc.mount
     except (OSError, AttributeError):
         return None
     unshare.argtypes = [ctypes.c_int]
     unshare.restype = ctypes.c_int
-    return unshare  # type: ignore[no-any-return]
+    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    mount.restype = ctypes.c_int
+    return Namespaces(unshare, mount)
 
 
-def sandbox_preexec(address_space: int, unshare: Callable[[int], int] | None) -> Callable[[], None]:
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what} failed")
+
+
+def sandbox_preexec(address_space: int, namespaces: Namespaces | None) -> Callable[[], None]:
     """The ``preexec_fn`` of a sandboxed child: runs in the forked child before exec.
 
-    The function pointer is resolved in the parent so the child only makes
-    syscalls (the child of a threaded parent must not take locks another thread
-    may have held at fork). RLIMIT_AS comes last: until exec the child still has
-    the parent's address space, so any allocation after it could fail.
+    With ``namespaces``: a network namespace of its own (only a downed loopback) and a mount
+    namespace of its own, in which ``/dev/shm`` is a private tmpfs of ``SHM_BYTES``: memory
+    written there is not counted by ``RLIMIT_AS``, so the host's shared one would let a
+    plugin use memory past its limit.
+
+    The child only makes syscalls (the child of a threaded parent must not take locks
+    another thread may have held at fork). RLIMIT_AS comes last: until exec the child still
+    has the parent's address space, so any allocation after it could fail.
     """
 
     def preexec() -> None:
-        if unshare is not None and unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+        if namespaces is not None:
+            _check(namespaces.unshare(CLONE_NEWNET | CLONE_NEWNS), "unshare")
+            _check(namespaces.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making mounts private")
+            _check(namespaces.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                    SHM_OPTIONS), "mounting a private /dev/shm")
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
@@ -131,19 +158,19 @@ def run_sandboxed(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str
     ``unshare`` is refused anyway, the command runs without it
     (``network_namespace`` says which happened).
     """
-    unshare = libc_unshare() if network_isolation and may_unshare() else None
+    namespaces = libc_namespaces() if network_isolation and may_unshare() else None
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         while True:
             try:
                 proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                         cwd=str(cwd), env=dict(env), close_fds=True, start_new_session=True,
-                                        preexec_fn=sandbox_preexec(address_space, unshare))
+                                        preexec_fn=sandbox_preexec(address_space, namespaces))
             except subprocess.SubprocessError:
-                # preexec_fn failed; the only step that may legitimately fail is unshare.
-                if unshare is None:
+                # preexec_fn failed; the only steps that may legitimately fail are the namespaces.
+                if namespaces is None:
                     raise
-                unshare = None
+                namespaces = None
                 continue
             break
         status, rusage, timed_out = _wait(proc, started + timeout_s)
@@ -151,7 +178,7 @@ def run_sandboxed(argv: Sequence[str], *, cwd: str | Path, env: Mapping[str, str
         return SandboxResult(returncode=status, stdout=_read(out, max_output_bytes),
                              stderr=_read(err, max_output_bytes), timed_out=timed_out, seconds=seconds,
                              peak_rss_kb=int(rusage.ru_maxrss) if rusage is not None else 0,
-                             network_namespace=unshare is not None)
+                             network_namespace=namespaces is not None)
 
 
 def _wait(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, resource.struct_rusage | None, bool]:
@@ -192,5 +219,5 @@ def _read(handle: IO[bytes], limit: int) -> str:
     return text if size <= limit else f"[... {size - limit} bytes cut ...]\n{text}"
 
 
-__all__ = ["BASE_PATH", "CAP_SYS_ADMIN", "CLONE_NEWNET", "SandboxResult", "clean_env", "libc_unshare",
-           "may_unshare", "run_sandboxed", "sandbox_preexec", "sdk_python_path"]
+__all__ = ["BASE_PATH", "CAP_SYS_ADMIN", "CLONE_NEWNET", "Namespaces", "SandboxResult", "clean_env",
+           "libc_namespaces", "may_unshare", "run_sandboxed", "sandbox_preexec", "sdk_python_path"]
