@@ -7,7 +7,7 @@ FRONTEND_PORT ?= 8080
 STATE_DIR   ?= .local
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap dev test bench
+.PHONY: bootstrap dev test fuzz bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,12 @@ dev: bootstrap
 
 test: bootstrap
 	$(PYTHON) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# The long fuzzing run (make test runs a bounded one): MF_FUZZ_EXAMPLES per operation and phase,
+# MF_FUZZ_MAX_TIME seconds at most, MF_FUZZ_SEED; reports in test-artifacts/fuzz/.
+fuzz: bootstrap
+	MF_FUZZ_EXAMPLES=$${MF_FUZZ_EXAMPLES:-200} MF_FUZZ_MAX_TIME=$${MF_FUZZ_MAX_TIME:-1800} \
+		$(PYTHON) -m pytest -p no:xdist -q tests/fuzz
 
 bench: bootstrap
 	$(PYTHON) bench/api_throughput.py

@@ -47,7 +47,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
                   expose_headers=["X-Request-Id", "Retry-After"], max_age=600)
-MAX_PATH_PARAMETER = 256  # characters of one path parameter
+# Bytes of one path parameter: two of them and a prefix stay within DynamoDB's 1,024-byte sort key.
+MAX_PATH_PARAMETER_BYTES = 200
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json\b|^\*/\*", re.I)
 
 
@@ -89,10 +90,7 @@ def http_middleware(request: Any, get_response: Callable[[Any], Response]) -> Re
 
 
 def status_for(error: errors.DomainError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
+    return status_of(type(error))
 
 
 def new_request_id() -> str:
@@ -163,14 +161,18 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class RouteDoc:
+    """One operation as the OpenAPI document describes it (chalicelib.platform.openapi)."""
+
     path: str
     method: str
     summary: str
     auth: str | None
     tag: str
     request_schema: dict[str, Any] | None
-    status: int
+    statuses: tuple[int, ...]  # what it answers on success; the first when a view returns a dict
+    errors: tuple[int, ...]  # every error status it can answer
     query: tuple[str, ...] = field(default=())
+    passthrough: bool = False  # answers whatever a plugin answers: any status, any media type
 
 
 ROUTE_DOCS: list[RouteDoc] = []
@@ -185,22 +187,51 @@ class Route:
     max_body: int | None
 
 
+def status_of(error: type[errors.DomainError]) -> int:
+    for cls in error.__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def error_statuses(path: str, *, auth: str | None, limit: str | None, takes_body: bool,
+                   raises: tuple[type[errors.DomainError], ...]) -> tuple[int, ...]:
+    """What a route can refuse with: what this module does for every route of its kind
+    (authentication and role, rate limit, body and path checks), and what its own view raises."""
+    found = {status_of(error) for error in raises}
+    if auth:
+        found |= {401, 403}
+    if limit == "auth" or (auth and limit in ("api", "purchase")):
+        found.add(429)
+    if takes_body:
+        found |= {400, 413}
+    if "{" in path:
+        found.add(404)  # _check_path
+    return tuple(sorted(found))
+
+
 class Api:
     def __init__(self, blueprint: Blueprint, tag: str) -> None:
         self.blueprint = blueprint
         self.tag = tag
 
     def route(self, path: str, *, methods: tuple[str, ...] = ("GET",), auth: str | None = None,
-              summary: str, body: dict[str, Any] | None = None, status: int = 200,
+              summary: str, body: dict[str, Any] | None = None, status: int | tuple[int, ...] = 200,
               query: tuple[str, ...] = (), cors: bool = True, limit: str | None = "api",
-              max_body: int | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              max_body: int | None = None, raises: tuple[type[errors.DomainError], ...] = (),
+              passthrough: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """``auth`` is the least role the caller needs (user < developer < admin), or None.
         ``limit`` names the rate limit: "api" (per user, for authenticated routes), "auth"
         (per source address), "purchase" (per user), or None. ``max_body`` raises the
-        settings' body limit for a route that takes uploads."""
+        settings' body limit for a route that takes uploads. ``status`` is the success status
+        (several when the view picks one, e.g. 201 created or 200 existing). ``raises`` names
+        the domain errors the view itself may raise; the document declares each one's status
+        with those every route of its kind can answer. ``passthrough``: the answer may be a
+        plugin's, of any status and media type."""
+        statuses = status if isinstance(status, tuple) else (status,)
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            route = Route(path, auth, status, limit, max_body)
+            route = Route(path, auth, statuses[0], limit, max_body)
 
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
@@ -208,8 +239,11 @@ class Api:
 
             self.blueprint.route(path, methods=list(methods), cors=CORS if cors else False,
                                  content_types=["*/*"])(view)
+            refusals = error_statuses(path, auth=auth, limit=limit, takes_body=body is not None or max_body is not None,
+                                      raises=raises)
             for method in methods:
-                ROUTE_DOCS.append(RouteDoc(path, method, summary, auth, self.tag, body, status, query))
+                ROUTE_DOCS.append(RouteDoc(path, method, summary, auth, self.tag, body, statuses, refusals, query,
+                                           passthrough))
             return fn
 
         return decorator
@@ -281,8 +315,9 @@ def _check_path(params: dict[str, Any]) -> None:
     """No name, id or version of this API is that long; such a value would only reach
     DynamoDB as an over-long key (a 500), so it is answered as what it is: nothing found."""
     for name, value in params.items():
-        if len(value) > MAX_PATH_PARAMETER:
-            raise errors.NotFoundError(f"no {name} is {len(value)} characters long", code="not_found")
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_PATH_PARAMETER_BYTES:
+            raise errors.NotFoundError(f"no {name} is {size} bytes long", code="not_found")
 
 
 def _audit(request: Any, admin: Principal, route: Route, params: dict[str, Any], status: int,

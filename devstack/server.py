@@ -98,7 +98,7 @@ class RequestHandler(local.ChaliceRequestHandler):
         self.send_response(code)
         if code != 204:  # RFC 9110: no Content-Length on a 204
             self.send_header("Content-Length", str(len(data)))
-        if content_type or data:
+        if content_type or data or self.command == "HEAD":  # HEAD: the type a GET would have
             self.send_header("Content-Type", content_type or "application/json")  # API Gateway's default
         self._send_headers(headers)
         if data:

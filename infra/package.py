@@ -65,8 +65,8 @@ class Project:
     directory: Path
     is_plugin: bool
 
-    def merge_template(self, stage: str) -> str | None:
-        return f".chalice/merge-template-{stage}.json" if self.is_plugin else None
+    def merge_template(self, stage: str) -> str:
+        return f".chalice/merge-template-{stage}.json"  # plugins: infra.plugin_config; the API: infra.template
 
 
 @dataclass(frozen=True)
@@ -188,9 +188,7 @@ def package(project: Project, stage: str, out: Path, env: Mapping[str, str], *, 
         shutil.rmtree(target)
     plugin_config.vendor_sdk(project.directory)  # vendor/ is not committed (the API imports the SDK too)
     command = [*CHALICE, "package", "--pkg-format", "cloudformation", "--stage", stage]
-    merge = project.merge_template(stage)
-    if merge:
-        command += ["--merge-template", merge]
+    command += ["--merge-template", project.merge_template(stage)]
     started = time.monotonic()
     result = subprocess.run([*command, str(target)], cwd=project.directory, env=dict(env),
                             capture_output=True, text=True, timeout=600)

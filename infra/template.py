@@ -20,9 +20,11 @@ Writes, per stage:
 * ``.chalice/policy-<stage>.json``: the least-privilege policy of the API's functions
   (``autogen_policy: false``): DynamoDB on the stage's tables and indexes only, invoke of its
   own background functions and of the stage's plugin functions, the artifacts bucket, the
-  stage's secrets, its own log groups.
+  stage's secrets, its own log groups;
+* ``.chalice/merge-template-<stage>.json``: merged into the API's ``chalice package`` output:
+  API Gateway's own answers (no route, throttled, ...) in the API's error shape.
 
-Both are committed and never edited by hand. ``--check`` writes nothing and exits 1 if a
+All are committed and never edited by hand. ``--check`` writes nothing and exits 1 if a
 generated file is missing or differs (a model gained an index, a table was added, ...).
 """
 from __future__ import annotations
@@ -303,6 +305,31 @@ def secret_environment(stage: str) -> dict[str, str]:
     return {f"{setting}_SECRET": SECRET_NAME.format(stage=stage, name=name) for setting, (name, _) in SECRETS.items()}
 
 
+# -- the API's own answers -----------------------------------------------------------------
+
+def _gateway_answer(status: int, code: str, message: str) -> dict[str, Any]:
+    """What API Gateway answers itself (no route, throttled, too large, timed out), in the API's
+    error shape: ``{"code", "message", "request_id"}`` with the request id in ``X-Request-Id``."""
+    body = '{"code":"%s","message":%s,"request_id":"$context.requestId"}' % (code, message)
+    return {"statusCode": status, "responseTemplates": {"application/json": body},
+            "responseParameters": {"gatewayresponse.header.X-Request-Id": "context.requestId"}}
+
+
+def api_merge_template() -> dict[str, Any]:
+    """Merged into the API's ``chalice package`` output (``--merge-template``): API Gateway's own
+    answers as the app gives its own (the local server answers the same way, devstack.server)."""
+    responses = {
+        "MISSING_AUTHENTICATION_TOKEN": _gateway_answer(
+            404, "route_not_found", '"no route matches $context.httpMethod $context.path"'),
+        "DEFAULT_4XX": _gateway_answer(400, "gateway_refused", "$context.error.messageString"),
+        "DEFAULT_5XX": _gateway_answer(502, "gateway_error", "$context.error.messageString"),
+    }
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        del responses[kind]["statusCode"]  # keep the status API Gateway chose (413, 429, 504, ...)
+    return {"Resources": {"RestAPI": {"Properties": {"DefinitionBody": {
+        "x-amazon-apigateway-gateway-responses": responses}}}}}
+
+
 # -- modes -----------------------------------------------------------------------------
 
 def _json(document: Any) -> str:
@@ -311,7 +338,8 @@ def _json(document: Any) -> str:
 
 def generated_files(stage: str) -> dict[Path, str]:
     return {TEMPLATE_DIR / f"marketplace-{stage}.json": _json(template(stage)),
-            CHALICE_DIR / f"policy-{stage}.json": _json(api_policy(stage))}
+            CHALICE_DIR / f"policy-{stage}.json": _json(api_policy(stage)),
+            CHALICE_DIR / f"merge-template-{stage}.json": _json(api_merge_template())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

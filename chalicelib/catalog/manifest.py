@@ -16,7 +16,7 @@ import semver
 
 from chalicelib.catalog.pricing import MODELS, PLAN_SCHEMA, check_plans
 from chalicelib.core.errors import InvalidInputError
-from chalicelib.core.jsonutil import validation_errors
+from chalicelib.core.jsonutil import SCHEMA_PATH, validation_errors
 
 CATEGORIES = ("payments", "communication", "monitoring", "analytics", "storage", "databases",
               "authentication", "devops", "other")
@@ -241,7 +241,8 @@ def _check_config(config: dict[str, Any], problems: list[dict[str, str]]) -> Non
         problems.append({"path": "config/schema", "message": f"not a valid JSON Schema: {exc.message}"})
         return
     for problem in validation_errors(schema, config.get("default", {})):
-        problems.append({"path": f"config/default/{problem['path']}", "message": problem["message"]})
+        where = "config/schema" if problem["path"] == SCHEMA_PATH else f"config/default/{problem['path']}"
+        problems.append({"path": where, "message": problem["message"]})
 
 
 def parse_manifest(document: Any) -> Manifest:

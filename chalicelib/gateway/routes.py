@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib.core.errors import DomainError
+from chalicelib.core.errors import (DomainError, NotFoundError, PayloadTooLargeError, PermissionDeniedError,
+                                    QuotaExceededError, RateLimitedError, UnauthenticatedError)
+from chalicelib.runtime.port import PluginFailure, PluginTimedOut, PluginUnavailable
 from chalicelib.gateway.service import GatewayCall, GatewayFailure
 from chalicelib.http import Api, ApiRequest, error_response
 from chalicelib.wiring import container
@@ -46,12 +48,19 @@ def _proxy(req: ApiRequest, name: str, version: str, path: str) -> Response:
     return Response(body=reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
-@api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)
+# The marketplace's answers before or instead of the plugin's own.
+REFUSALS = (UnauthenticatedError, QuotaExceededError, PermissionDeniedError, NotFoundError, PayloadTooLargeError,
+            RateLimitedError, PluginFailure, PluginUnavailable, PluginTimedOut)
+
+
+@api.route("/plugins/{name}/{version}/{proxy+}", methods=METHODS, cors=False, limit=None, summary=SUMMARY,
+           raises=REFUSALS, passthrough=True)
 def call_plugin(req: ApiRequest, name: str, version: str) -> Response:
     # Chalice passes no greedy parameter to views; API Gateway names it "proxy".
     return _proxy(req, name, version, (req.raw.uri_params or {}).get("proxy", ""))
 
 
-@api.route("/plugins/{name}/{version}", methods=METHODS, cors=False, limit=None, summary=SUMMARY)
+@api.route("/plugins/{name}/{version}", methods=METHODS, cors=False, limit=None, summary=SUMMARY,
+           raises=REFUSALS, passthrough=True)
 def call_plugin_root(req: ApiRequest, name: str, version: str) -> Response:
     return _proxy(req, name, version, "")

@@ -4,6 +4,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
+from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.http import Api, ApiRequest, json_reply
 from chalicelib.installs import schemas
 from chalicelib.wiring import container
@@ -12,7 +13,8 @@ bp = Blueprint(__name__)
 api = Api(bp, tag="installs")
 
 
-@api.route("/plugins/install", methods=("POST",), auth="user", body=schemas.INSTALL, status=201,
+@api.route("/plugins/install", methods=("POST",), auth="user", body=schemas.INSTALL, status=(201, 200),
+           raises=(NotFoundError, ConflictError, InvalidInputError),
            summary="Install a plugin (201), or return the existing install (200)")
 def install(req: ApiRequest) -> Response:
     body = req.json(schemas.INSTALL)
@@ -22,7 +24,7 @@ def install(req: ApiRequest) -> Response:
     return json_reply(outcome.view, 201 if outcome.created else 200)
 
 
-@api.route("/plugins/uninstall", methods=("POST",), auth="user", body=schemas.UNINSTALL,
+@api.route("/plugins/uninstall", methods=("POST",), auth="user", body=schemas.UNINSTALL, raises=(NotFoundError,),
            summary="Uninstall a plugin")
 def uninstall(req: ApiRequest) -> dict[str, Any]:
     body = req.json(schemas.UNINSTALL)
@@ -34,23 +36,25 @@ def list_installed(req: ApiRequest) -> dict[str, Any]:
     return container().installs.list_installed(req.caller)
 
 
-@api.route("/plugins/installed/{name}", auth="user", summary="One installed plugin")
+@api.route("/plugins/installed/{name}", auth="user", raises=(NotFoundError,), summary="One installed plugin")
 def get_installed(req: ApiRequest, name: str) -> dict[str, Any]:
     return container().installs.get_installed(req.caller, name)
 
 
-@api.route("/plugins/installed/{name}/enable", methods=("POST",), auth="user", summary="Enable an install")
+@api.route("/plugins/installed/{name}/enable", methods=("POST",), auth="user", raises=(NotFoundError,),
+           summary="Enable an install")
 def enable(req: ApiRequest, name: str) -> dict[str, Any]:
     return container().installs.set_enabled(req.caller, name, True)
 
 
-@api.route("/plugins/installed/{name}/disable", methods=("POST",), auth="user",
+@api.route("/plugins/installed/{name}/disable", methods=("POST",), auth="user", raises=(NotFoundError,),
            summary="Disable an install: calls are refused until it is enabled again")
 def disable(req: ApiRequest, name: str) -> dict[str, Any]:
     return container().installs.set_enabled(req.caller, name, False)
 
 
 @api.route("/plugins/installed/{name}/config", methods=("PUT",), auth="user", body=schemas.CONFIGURE,
+           raises=(NotFoundError, InvalidInputError),
            summary="Replace an install's configuration (validated against the plugin's schema)")
 def configure(req: ApiRequest, name: str) -> dict[str, Any]:
     body = req.json(schemas.CONFIGURE)
@@ -58,6 +62,7 @@ def configure(req: ApiRequest, name: str) -> dict[str, Any]:
 
 
 @api.route("/plugins/installed/{name}/upgrade", methods=("POST",), auth="user", body=schemas.UPGRADE,
+           raises=(NotFoundError, ConflictError, InvalidInputError),
            summary="Move an install to another major version")
 def upgrade(req: ApiRequest, name: str) -> dict[str, Any]:
     body = req.json(schemas.UPGRADE)

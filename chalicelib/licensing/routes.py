@@ -4,6 +4,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.core.errors import ConflictError, NotFoundError, PermissionDeniedError
 from chalicelib.http import Api, ApiRequest
 from chalicelib.wiring import container
 
@@ -31,6 +32,7 @@ def verify(req: ApiRequest) -> dict[str, Any]:
 
 
 @api.route("/licenses/revoke", methods=("POST",), auth="user", body=REVOKE,
+           raises=(NotFoundError, PermissionDeniedError, ConflictError),
            summary="Revoke a licence (its owner, or an admin); verification rejects it at once")
 def revoke(req: ApiRequest) -> dict[str, Any]:
     body = req.json(REVOKE)
@@ -42,7 +44,7 @@ def licences(req: ApiRequest) -> dict[str, Any]:
     return container().licensing.list(req.caller.user_id)
 
 
-@api.route("/licenses/{plugin}", auth="user",
+@api.route("/licenses/{plugin}", auth="user", raises=(NotFoundError,),
            summary="Your current licence for a plugin (a signed JWT of your tier, features and limits), "
                    "issued on demand")
 def current(req: ApiRequest, plugin: str) -> dict[str, Any]:

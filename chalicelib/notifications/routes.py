@@ -4,6 +4,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.core.errors import NotFoundError
 from chalicelib.http import Api, ApiRequest
 from chalicelib.wiring import container
 
@@ -17,7 +18,7 @@ def notifications(req: ApiRequest) -> dict[str, Any]:
     return container().notifications.list(req.caller.user_id, unread_only=req.query.get("unread") == "true")
 
 
-@api.route("/notifications/{notification_id}/read", methods=("POST",), auth="user",
+@api.route("/notifications/{notification_id}/read", methods=("POST",), auth="user", raises=(NotFoundError,),
            summary="Mark a notification read")
 def mark_read(req: ApiRequest, notification_id: str) -> dict[str, Any]:
     return container().notifications.mark_read(req.caller.user_id, notification_id)

@@ -26,6 +26,7 @@ from stripe.params import (
 )
 from stripe.params.checkout import SessionCreateParams
 
+from chalicelib.core.errors import InvalidInputError
 from chalicelib.payments.port import (
     AccountStatus,
     CardDeclinedError,
@@ -75,9 +76,16 @@ def _translate(exc: stripe.StripeError) -> NoReturn:
 
 
 @contextmanager
-def _stripe_errors() -> Iterator[None]:
+def _stripe_errors(callers: tuple[str, ...] = ()) -> Iterator[None]:
+    """Stripe's errors as the port's. ``callers`` names the parameters the marketplace's caller
+    chose (a country, a return URL): Stripe refusing one of those is the caller's mistake, a 400."""
     try:
         yield
+    except stripe.InvalidRequestError as exc:
+        if exc.param in callers:
+            raise InvalidInputError(f"{exc.param}: {exc.user_message or exc}", code="invalid_parameter",
+                                    details=[{"path": exc.param, "message": exc.user_message or str(exc)}]) from exc
+        _translate(exc)
     except stripe.StripeError as exc:
         _translate(exc)
 
@@ -96,10 +104,10 @@ class StripePayments:
     MAX_NETWORK_RETRIES = 2
 
     def __init__(self, api_key: str, *, api_base: str | None, webhook_secret: str,
-                 webhook_tolerance_s: int = 300) -> None:
+                 webhook_tolerance_s: int = 300, http_client: stripe.HTTPClient | None = None) -> None:
         self._client = stripe.StripeClient(
             api_key, base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=self.MAX_NETWORK_RETRIES)
+            max_network_retries=self.MAX_NETWORK_RETRIES, http_client=http_client)
         self._webhook_secret = webhook_secret
         self._webhook_tolerance_s = webhook_tolerance_s
 
@@ -197,7 +205,7 @@ class StripePayments:
                 params["subscription_data"]["trial_period_days"] = trial_days
         else:
             params["payment_intent_data"] = {"metadata": dict(metadata)}
-        with _stripe_errors():
+        with _stripe_errors(callers=("success_url", "cancel_url")):
             session = self._client.v1.checkout.sessions.create(
                 params=params, options={"idempotency_key": idempotency_key})
         return CheckoutSession(id=session.id, url=session.url)
@@ -270,13 +278,13 @@ class StripePayments:
         params: AccountCreateParams = {
             "type": "express", "email": email, "country": country,
             "capabilities": {"transfers": {"requested": True}}, "metadata": {"developer_id": developer_id}}
-        with _stripe_errors():
+        with _stripe_errors(callers=("country",)):
             account = self._client.v1.accounts.create(params=params, options={"idempotency_key": idempotency_key})
         return account.id
 
     def create_account_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
         """The URL of Stripe's hosted onboarding for ``account_id`` (valid for a few minutes)."""
-        with _stripe_errors():
+        with _stripe_errors(callers=("refresh_url", "return_url")):
             link = self._client.v1.account_links.create(params={
                 "account": account_id, "type": "account_onboarding",
                 "refresh_url": refresh_url, "return_url": return_url})

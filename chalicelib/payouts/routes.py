@@ -5,8 +5,10 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.core.errors import InvalidInputError
+from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from chalicelib.core.periods import period_start
 from chalicelib.http import Api, ApiRequest
+from chalicelib.payments.port import PaymentsError
 from chalicelib.payouts.accounts import ONBOARDING, PAYOUT_METHOD, REFERRAL, TAX_FORM
 from chalicelib.wiring import container
 
@@ -18,7 +20,7 @@ RUN = {"type": "object", "additionalProperties": False, "required": ["period"],
                       "dry_run": {"type": "boolean"}}}
 MARK_PAID = {"type": "object", "additionalProperties": False, "required": ["reference"],
              "properties": {"reference": {"type": "string", "minLength": 3, "maxLength": 200}}}
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(01|15)$")
+_PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(01|15)")
 
 
 def _year(req: ApiRequest) -> int:
@@ -30,37 +32,43 @@ def _year(req: ApiRequest) -> int:
 
 
 def _period(raw: str) -> str:
-    if not _PERIOD.match(raw):
-        raise InvalidInputError("a payout period is YYYY-MM-01 or YYYY-MM-15", code="validation_failed",
-                                details=[{"path": "period", "message": "expected YYYY-MM-01 or YYYY-MM-15"}])
-    return raw
+    try:
+        if _PERIOD.fullmatch(raw):
+            period_start(raw)  # a real date: not year 0
+            return raw
+    except ValueError:
+        pass
+    raise InvalidInputError("a payout period is YYYY-MM-01 or YYYY-MM-15", code="validation_failed",
+                            details=[{"path": "period", "message": "expected YYYY-MM-01 or YYYY-MM-15"}])
 
 
-@api.route("/developer/account", auth="developer",
+@api.route("/developer/account", auth="developer", raises=(PaymentsError,),
            summary="Your payout account: Stripe Connect status, tax form, rail, referral code, what is missing")
 def account(req: ApiRequest) -> dict[str, Any]:
     return container().accounts.view(req.caller)
 
 
-@api.route("/developer/onboarding", methods=("POST",), auth="developer", body=ONBOARDING,
+@api.route("/developer/onboarding", methods=("POST",), auth="developer", body=ONBOARDING, raises=(PaymentsError,),
            summary="Create your Stripe Connect account (once) and a fresh onboarding link")
 def onboarding(req: ApiRequest) -> dict[str, Any]:
     return container().accounts.onboard(req.caller, req.json(ONBOARDING))
 
 
-@api.route("/developer/tax-form", methods=("PUT",), auth="developer", body=TAX_FORM,
+@api.route("/developer/tax-form", methods=("PUT",), auth="developer", body=TAX_FORM, raises=(InvalidInputError,),
            summary="Submit a W-9 (US) or W-8BEN (international); only the last 4 of the tax id are kept")
 def tax_form(req: ApiRequest) -> dict[str, Any]:
     return container().accounts.submit_tax_form(req.caller, req.json(TAX_FORM))
 
 
 @api.route("/developer/payout-method", methods=("PUT",), auth="developer", body=PAYOUT_METHOD,
+           raises=(InvalidInputError,),
            summary="Choose the payout rail: stripe (default), paypal, wire (from $5,000) or usdc")
 def payout_method(req: ApiRequest) -> dict[str, Any]:
     return container().accounts.set_payout_method(req.caller, req.json(PAYOUT_METHOD))
 
 
 @api.route("/developer/referral", methods=("POST",), auth="developer", body=REFERRAL,
+           raises=(InvalidInputError, NotFoundError, PermissionDeniedError, ConflictError),
            summary="Name the developer who referred you (once, before your first earnings)")
 def referral(req: ApiRequest) -> dict[str, Any]:
     return container().accounts.set_referrer(req.caller, req.json(REFERRAL)["code"])
@@ -72,18 +80,19 @@ def earnings(req: ApiRequest) -> dict[str, Any]:
     return container().earnings.dashboard(req.caller.user_id)
 
 
-@api.route("/developer/tax/1099", auth="developer", query=("year",),
+@api.route("/developer/tax/1099", auth="developer", query=("year",), raises=(InvalidInputError,),
            summary="Your yearly 1099 summary (US developers with a W-9)")
 def form_1099(req: ApiRequest) -> dict[str, Any]:
     return container().earnings.form_1099(req.caller.user_id, _year(req))
 
 
-@api.route("/admin/payouts", auth="admin", query=("period",), summary="Every payout of a period")
+@api.route("/admin/payouts", auth="admin", query=("period",), raises=(InvalidInputError,),
+           summary="Every payout of a period")
 def list_payouts(req: ApiRequest) -> dict[str, Any]:
     return container().payouts.list_period(_period(req.query.get("period", "")))
 
 
-@api.route("/admin/payouts/run", methods=("POST",), auth="admin", body=RUN,
+@api.route("/admin/payouts/run", methods=("POST",), auth="admin", body=RUN, raises=(InvalidInputError, ConflictError),
            summary="Plan (dry_run) or run the payouts of a closed period; safe to repeat")
 def run_payouts(req: ApiRequest) -> dict[str, Any]:
     body = req.json(RUN)
@@ -91,12 +100,14 @@ def run_payouts(req: ApiRequest) -> dict[str, Any]:
 
 
 @api.route("/admin/payouts/{developer_id}/{period}/paid", methods=("POST",), auth="admin", body=MARK_PAID,
+           raises=(InvalidInputError, NotFoundError, ConflictError),
            summary="Record a manual payout (PayPal, wire, USDC) as settled, with its reference")
 def mark_paid(req: ApiRequest, developer_id: str, period: str) -> dict[str, Any]:
     return container().payouts.mark_paid(req.caller.user_id, developer_id, _period(period),
                                          req.json(MARK_PAID)["reference"])
 
 
-@api.route("/admin/tax/1099", auth="admin", query=("year",), summary="The 1099 summaries of all US developers")
+@api.route("/admin/tax/1099", auth="admin", query=("year",), raises=(InvalidInputError,),
+           summary="The 1099 summaries of all US developers")
 def all_1099(req: ApiRequest) -> dict[str, Any]:
     return container().earnings.all_1099(_year(req))

@@ -5,6 +5,8 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.catalog.schemas import REASON
+from chalicelib.core.errors import (ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError,
+                                    PermissionDeniedError)
 from chalicelib.http import Api, ApiRequest
 from chalicelib.publishing.service import MAX_BODY_BYTES, REVIEW_NOTES, SUBMIT
 from chalicelib.wiring import container
@@ -15,7 +17,9 @@ api = Api(bp, tag="publishing")
 
 # --- developer -----------------------------------------------------------------------------
 @api.route("/developer/submissions", methods=("POST",), auth="developer", body=SUBMIT, status=202,
-           max_body=MAX_BODY_BYTES, summary="Submit a plugin package (zip, base64) for automated checks and review")
+           max_body=MAX_BODY_BYTES, raises=(PayloadTooLargeError, InvalidInputError, PermissionDeniedError,
+                                            ConflictError),
+           summary="Submit a plugin package (zip, base64) for automated checks and review")
 def submit(req: ApiRequest) -> dict[str, Any]:
     return container().publishing.submit(req.caller, req.json(SUBMIT))
 
@@ -26,13 +30,14 @@ def list_submissions(req: ApiRequest) -> dict[str, Any]:
     return container().publishing.list_own(req.caller, req.query.get("plugin"))
 
 
-@api.route("/developer/submissions/{submission_id}", auth="developer",
+@api.route("/developer/submissions/{submission_id}", auth="developer", raises=(NotFoundError,),
            summary="One submission: status history, checks, quality score, reasons and the checks' log")
 def get_submission(req: ApiRequest, submission_id: str) -> dict[str, Any]:
     return container().publishing.get_own(req.caller, submission_id)
 
 
 @api.route("/developer/validate-manifest", methods=("POST",), auth="developer",
+           raises=(InvalidInputError, PayloadTooLargeError),  # req.json without body=
            summary="Check a manifest against the marketplace's rules without submitting anything")
 def validate_manifest(req: ApiRequest) -> dict[str, Any]:
     return container().publishing.validate_manifest(req.json())
@@ -45,6 +50,7 @@ def review_queue(req: ApiRequest) -> dict[str, Any]:
 
 
 @api.route("/admin/plugins/{name}/versions/{version}/approve", methods=("POST",), auth="admin", body=REVIEW_NOTES,
+           raises=(NotFoundError, ConflictError),
            summary="Approve a version: deploy its package and publish it")
 def approve(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
     notes = req.json(REVIEW_NOTES).get("notes") if req.raw.raw_body else None
@@ -52,6 +58,7 @@ def approve(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
 
 
 @api.route("/admin/plugins/{name}/versions/{version}/reject", methods=("POST",), auth="admin", body=REASON,
+           raises=(NotFoundError, ConflictError),
            summary="Reject a version with the reason the developer will read")
 def reject(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
     return container().publishing.reject(req.caller, name, version, req.json(REASON)["reason"])

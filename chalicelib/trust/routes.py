@@ -4,6 +4,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
+from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from chalicelib.http import Api, ApiRequest, json_reply
 from chalicelib.trust import schemas
 from chalicelib.wiring import container
@@ -14,6 +15,7 @@ api = Api(bp, tag="trust")
 
 # --- reviews ---------------------------------------------------------------------------
 @api.route("/marketplace/plugins/{name}/reviews", query=("sort", "page", "limit"),
+           raises=(InvalidInputError, NotFoundError),
            summary="A listed plugin's reviews (sort: helpful, newest, rating_high, rating_low) with the "
                    "average, count and star distribution")
 def list_reviews(req: ApiRequest, name: str) -> dict[str, Any]:
@@ -21,6 +23,7 @@ def list_reviews(req: ApiRequest, name: str) -> dict[str, Any]:
 
 
 @api.route("/marketplace/plugins/{name}/reviews", methods=("PUT",), auth="user", body=schemas.REVIEW,
+           status=(201, 200), raises=(NotFoundError, PermissionDeniedError, ConflictError),
            summary="Write (201) or edit (200) your review: 1-5 stars and a comment; needs at least 3 "
                    "successful calls to the plugin")
 def put_review(req: ApiRequest, name: str) -> Response:
@@ -30,12 +33,14 @@ def put_review(req: ApiRequest, name: str) -> Response:
 
 
 @api.route("/marketplace/plugins/{name}/reviews", methods=("DELETE",), auth="user",
+           raises=(NotFoundError, ConflictError),
            summary="Delete your review of a plugin")
 def delete_review(req: ApiRequest, name: str) -> dict[str, Any]:
     return container().reviews.delete(req.caller, name)
 
 
 @api.route("/marketplace/plugins/{name}/reviews/{review_id}/helpful", methods=("POST",), auth="user",
+           raises=(NotFoundError, PermissionDeniedError),
            summary="Mark a review helpful: once per user, never your own (a repeat answers 200 with "
                    "already_voted true)")
 def vote_helpful(req: ApiRequest, name: str, review_id: str) -> dict[str, Any]:
@@ -43,13 +48,14 @@ def vote_helpful(req: ApiRequest, name: str, review_id: str) -> dict[str, Any]:
 
 
 @api.route("/developer/plugins/{name}/reviews/{review_id}/reply", methods=("PUT",), auth="developer",
-           body=schemas.REPLY, summary="Reply to a review of your plugin (or edit your reply)")
+           body=schemas.REPLY, raises=(NotFoundError, PermissionDeniedError, InvalidInputError),
+           summary="Reply to a review of your plugin (or edit your reply)")
 def reply(req: ApiRequest, name: str, review_id: str) -> dict[str, Any]:
     return container().reviews.reply(req.caller, name, review_id, req.json(schemas.REPLY)["text"])
 
 
 # --- certification ------------------------------------------------------------------------
-@api.route("/developer/plugins/{name}/certification", auth="developer",
+@api.route("/developer/plugins/{name}/certification", auth="developer", raises=(NotFoundError, PermissionDeniedError),
            summary="Your plugin's certification tier, revenue share, and each tier's criteria as measured "
                    "over the last 30 days")
 def certification(req: ApiRequest, name: str) -> dict[str, Any]:
@@ -57,6 +63,7 @@ def certification(req: ApiRequest, name: str) -> dict[str, Any]:
 
 
 @api.route("/admin/plugins/{name}/certification", methods=("POST",), auth="admin", body=schemas.CERTIFY,
+           raises=(NotFoundError, ConflictError),
            summary="Set a plugin's tier (listed, verified, premier) and with it the revenue share; verified "
                    "and premier only when every criterion is met")
 def certify(req: ApiRequest, name: str) -> dict[str, Any]:

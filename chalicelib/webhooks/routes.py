@@ -4,6 +4,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.core.errors import InvalidInputError, NotFoundError
 from chalicelib.http import Api, ApiRequest
 from chalicelib.webhooks.service import Target, check_destination
 from chalicelib.wiring import container
@@ -21,6 +22,7 @@ SET_WEBHOOK = {
 
 
 @api.route("/plugins/installed/{name}/webhook", methods=("PUT",), auth="user", body=SET_WEBHOOK,
+           raises=(InvalidInputError, NotFoundError),
            summary="Set where the plugin's webhooks go; the signing secret is created once (or rotated)")
 def set_webhook(req: ApiRequest, name: str) -> dict[str, Any]:
     body = req.json(SET_WEBHOOK)
@@ -30,7 +32,7 @@ def set_webhook(req: ApiRequest, name: str) -> dict[str, Any]:
                                             rotate_secret=body.get("rotate_secret", False))
 
 
-@api.route("/plugins/installed/{name}/webhook/deliveries", auth="user",
+@api.route("/plugins/installed/{name}/webhook/deliveries", auth="user", raises=(NotFoundError,),
            summary="The delivery log of the plugin's webhooks to you, newest first, with every attempt")
 def deliveries(req: ApiRequest, name: str) -> dict[str, Any]:
     container().installs.get_installed(req.caller, name)
@@ -38,6 +40,7 @@ def deliveries(req: ApiRequest, name: str) -> dict[str, Any]:
 
 
 @api.route("/plugins/installed/{name}/webhook/test", methods=("POST",), auth="user", status=202,
+           raises=(NotFoundError,),
            summary="Send a signed sample event to your webhook endpoint")
 def send_test(req: ApiRequest, name: str) -> dict[str, Any]:
     install, version = container().installs.webhook_target(req.caller, name)

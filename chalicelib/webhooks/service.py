@@ -83,26 +83,27 @@ def check_destination(url: str, *, allow_private: bool) -> None:
         raise _invalid(f"webhook URLs are at most {MAX_URL_LENGTH} characters")
     if _UNSENDABLE.search(url):
         raise _invalid("a webhook URL may not contain spaces or control characters (encode them as %20)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+        if hostname:
+            hostname.encode("idna")
+    except (ValueError, UnicodeError) as exc:  # "http://[abc/", a port of 99999, a host IDNA refuses
+        raise _invalid(f"webhook URL has an invalid host or port: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not hostname:
         raise _invalid("webhook URLs must be http(s)://host/...")
     if parts.username is not None or parts.password is not None:
         raise _invalid("webhook URLs may not carry credentials; verify the signature header instead")
-    try:
-        port = parts.port
-        parts.hostname.encode("idna")
-    except (ValueError, UnicodeError) as exc:
-        raise _invalid(f"webhook URL has an invalid host or port: {exc}") from exc
     if allow_private:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443)}
+        addresses = {info[4][0] for info in socket.getaddrinfo(hostname, port or 443)}
     except (OSError, UnicodeError) as exc:
-        raise _invalid(f"cannot resolve {parts.hostname}") from exc
+        raise _invalid(f"cannot resolve {hostname}") from exc
     for address in addresses:
         ip = ipaddress.ip_address(address)
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise _invalid(f"{parts.hostname} is not a public address")
+            raise _invalid(f"{hostname} is not a public address")
 
 
 def _url_problem(url: str) -> str | None:

@@ -61,6 +61,26 @@ def test_the_rest_api_passes_every_body_as_binary(packages, stage):
 
 
 @pytest.mark.parametrize("stage", API_STAGES)
+def test_api_gateways_own_answers_have_the_apis_error_shape(packages, stage):
+    """A path no route matches is a 404 route_not_found, as on the local server; API Gateway's
+    other refusals (throttling, payload too large, timeouts) keep their status in the same shape."""
+    template = load_template(packages[f"api/{stage}"])
+    (api,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Api"]
+    responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == 404
+    for kind, response in responses.items():
+        rendered = (response["responseTemplates"]["application/json"]
+                    .replace("$context.error.messageString", '"Too Many Requests"')
+                    .replace("$context.requestId", "r-1").replace("$context.httpMethod", "GET")
+                    .replace("$context.path", "/nowhere"))
+        body = json.loads(rendered)
+        assert set(body) == {"code", "message", "request_id"}, kind
+        assert response["responseParameters"] == {"gatewayresponse.header.X-Request-Id": "context.requestId"}
+    assert json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]
+                      .replace("$context.", ""))["code"] == "route_not_found"
+
+
+@pytest.mark.parametrize("stage", API_STAGES)
 def test_api_template_has_the_schedules(packages, stage):
     functions = functions_of(load_template(packages[f"api/{stage}"]))
     found = {name: event["Properties"]["Schedule"] for name, f in functions.items()

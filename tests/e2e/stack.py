@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,8 +22,9 @@ STOP_TIMEOUT = 20
 
 class DevStack:
     def __init__(self, state_dir: Path, api_port: int, dynamodb_port: int, log: Path,
-                 frontend_port: int | None = None) -> None:
+                 frontend_port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.state_dir, self.api_port, self.dynamodb_port, self.log = state_dir, api_port, dynamodb_port, log
+        self.env = {**os.environ, **(env or {})}  # e.g. a test configuration's MF_API_RATE_LIMIT
         # a free port unless given: stacks of parallel tests must not share the default 8080
         self.frontend_port = free_port() if frontend_port is None else frontend_port
         self.process: subprocess.Popen[bytes] | None = None
@@ -34,7 +36,7 @@ class DevStack:
                 [sys.executable, "-m", "devstack", "--api-port", str(self.api_port),
                  "--dynamodb-port", str(self.dynamodb_port), "--frontend-port", str(self.frontend_port),
                  "--state-dir", str(self.state_dir)],
-                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         dev_json = self.state_dir / "dev.json"
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+from urllib.parse import quote
 
 import pytest
 import requests
 
-from tests.support import ECHO_PLUGIN, make_admin, post, publish, sign_up
+from tests.support import ECHO_PLUGIN, get, make_admin, post, publish, put, sign_up
 
 
 def test_a_head_answer_is_read_as_one_response_on_the_wire(server):
@@ -49,10 +50,11 @@ def test_an_integer_too_long_to_read_is_malformed_json(client):
 
 def test_a_path_parameter_no_resource_could_have_is_not_found(client, container):
     token = sign_up(client)["access_token"]
-    name = "p" * 1100
+    name = "p" * 300  # and a 1,100-byte one: 275 four-byte characters
+    emoji = "\U0001F600" * 275
     for method, path in (("POST", f"/plugins/installed/{name}/webhook/test"),
                          ("GET", f"/marketplace/plugins/{name}"),
-                         ("GET", f"/plugins/installed/{name}")):
+                         ("GET", f"/plugins/installed/{quote(emoji)}")):
         response = client.http.request(method, path, headers={"Authorization": f"Bearer {token}",
                                                               "Content-Type": "application/json"}, body=b"{}")
         assert (response.status_code, response.json_body["code"]) == (404, "not_found"), (path[:40], response.body)
@@ -63,3 +65,23 @@ def test_a_refusal_to_head_through_the_test_client_has_no_body(client, container
     response = client.http.request("HEAD", "/plugins/echo/v1/echo", headers={})
     assert response.status_code == 401 and response.body == b""
     assert json.loads(client.http.get("/health").body)["status"] == "ok"
+
+
+def test_inputs_the_fuzzer_found_are_refused_with_a_4xx(client, container):
+    admin = make_admin(container)
+    token = sign_up(client)["access_token"]
+    assert get(client, "/admin/audit?limit=%C2%B2", admin).status_code == 200  # "²".isdigit(), but no int
+    for period in ("2026-11-01%0A", "0000-01-01", "%D9%A2%D9%A0%D9%A2%D9%A6-11-01"):
+        response = get(client, f"/admin/payouts?period={period}", admin)
+        assert (response.status_code, response.json_body["code"]) == (400, "validation_failed"), period
+    response = post(client, "/admin/payouts/run", {"period": "2026-11-01\n"}, admin)
+    assert response.status_code == 400, response.body
+    surrogate = b'{"email": "s@example.com", "password": "\\ud800 and more text"}'
+    for path in ("/auth/signup", "/auth/login", "/licenses/verify"):
+        response = post(client, path, surrogate)
+        assert (response.status_code, response.json_body["code"]) == (400, "malformed_json"), path
+    publish(client, sign_up(client, "developer")["access_token"], admin, ECHO_PLUGIN)
+    post(client, "/plugins/install", {"plugin": "echo", "accept_permissions": ECHO_PLUGIN["permissions"]}, token)
+    for url in ("http://[abc/", "http://[notip]/x"):
+        response = put(client, "/plugins/installed/echo/webhook", {"url": url}, token)
+        assert (response.status_code, response.json_body["code"]) == (400, "invalid_webhook_url"), url

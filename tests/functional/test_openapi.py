@@ -1,4 +1,6 @@
 """The OpenAPI document must describe every route the app serves, and be valid OpenAPI."""
+import re
+
 from openapi_spec_validator import validate
 
 from app import app
@@ -30,3 +32,24 @@ def test_protected_operations_name_their_role(client):
     install = document["paths"]["/plugins/install"]["post"]
     assert install["x-required-role"] == "user"
     assert install["requestBody"]["content"]["application/json"]["schema"]["required"] == ["plugin"]
+
+
+def test_every_link_names_an_operation_of_the_document(client):
+    document = client.http.get("/openapi.json").json_body
+    operations = {op["operationId"]: (path, op) for path, ops in document["paths"].items() for op in ops.values()}
+    links = [link for ops in document["paths"].values() for op in ops.values()
+             for response in op["responses"].values() for link in response.get("links", {}).values()]
+    assert len(links) >= 10
+    for link in links:
+        path, _ = operations[link["operationId"]]
+        assert set(link["parameters"]) <= set(re.findall(r"{(\w+)}", path)), link
+
+
+def test_every_operation_declares_the_statuses_it_can_refuse_with(client):
+    paths = client.http.get("/openapi.json").json_body["paths"]
+    assert set(paths["/plugins/install"]["post"]["responses"]) >= {"201", "200", "400", "401", "403", "404", "409",
+                                                                   "413", "429"}
+    gateway = paths["/plugins/{name}/{version}/{proxy}"]["get"]["responses"]
+    assert {"default", "401", "402", "403", "404", "429", "502", "503", "504"} <= set(gateway)
+    assert gateway["default"]["content"] == gateway["404"]["content"] == {"*/*": {"schema": {}}}
+    assert set(paths["/health"]["get"]["responses"]) == {"200"}

@@ -236,3 +236,13 @@ def test_a_manifest_can_be_validated_without_submitting(client, dev, project):
     doc["version"] = "one"
     answer = post(client, "/developer/validate-manifest", doc, dev).json_body
     assert answer["valid"] is False and any(p["path"] == "version" for p in answer["problems"])
+
+
+@pytest.mark.parametrize("ref", ["#/nowhere", "http://169.254.169.254/latest/meta-data/"])
+def test_a_config_schema_with_a_ref_outside_itself_is_a_problem_of_the_manifest(client, dev, project, ref):
+    doc = manifest_of(project)
+    doc["config"] = {"schema": {"type": "object", "properties": {"mode": {"$ref": ref}}}, "default": {"mode": "x"}}
+    answer = post(client, "/developer/validate-manifest", doc, dev)
+    assert answer.status_code == 200, answer.body
+    assert answer.json_body["valid"] is False
+    assert [p["path"] for p in answer.json_body["problems"]] == ["config/schema"]

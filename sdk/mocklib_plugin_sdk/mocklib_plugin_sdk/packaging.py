@@ -247,8 +247,8 @@ def read_manifest(data: bytes) -> dict[str, Any]:
         raise PackageError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES // 1024} KiB")
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackageError(f"{MANIFEST_NAME} is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a 4,301-digit number, nesting without end
+        raise PackageError(f"{MANIFEST_NAME} is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(document, dict):
         raise PackageError(f"{MANIFEST_NAME} must hold a JSON object, not {type(document).__name__}")
     return document

@@ -77,6 +77,8 @@ def test_the_manifest_is_read_without_extracting(project: Path) -> None:
     ([("README.md", b"hi")], "has no chalicelib/manifest.json"),
     ([("chalicelib/manifest.json", b"{not json")], "not valid JSON"),
     ([("chalicelib/manifest.json", b"[1, 2]")], "must hold a JSON object"),
+    ([("chalicelib/manifest.json", b'{"n": ' + b"9" * 5000 + b"}")], "not valid JSON"),
+    ([("chalicelib/manifest.json", b"[" * 100_000)], "not valid JSON"),
 ])
 def test_read_manifest_refuses_a_missing_or_malformed_manifest(entries: list[tuple[str, bytes]],
                                                                message: str) -> None:
