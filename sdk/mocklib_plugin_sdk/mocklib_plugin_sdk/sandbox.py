@@ -104,6 +104,12 @@ def sandbox_preexec(address_space: int, namespaces: Namespaces | None) -> Callab
     return preexec
 
 
+def unavailable_reason() -> str | None:
+    """Why untrusted code cannot be run in a sandbox on this machine, or None when it can.
+    Callers refuse third-party code (submissions) instead of running it unsandboxed."""
+    return None
+
+
 def sdk_python_path() -> list[str]:
     """What a child's PYTHONPATH needs for ``import mocklib_plugin_sdk``: nothing when
     the SDK is an installed site package, else the folder holding it (a checkout)."""
@@ -220,4 +226,5 @@ def _read(handle: IO[bytes], limit: int) -> str:
 
 
 __all__ = ["BASE_PATH", "CAP_SYS_ADMIN", "CLONE_NEWNET", "Namespaces", "SandboxResult", "clean_env",
-           "libc_namespaces", "may_unshare", "run_sandboxed", "sandbox_preexec", "sdk_python_path"]
+           "libc_namespaces", "may_unshare", "run_sandboxed", "sandbox_preexec", "sdk_python_path",
+           "unavailable_reason"]
