@@ -1,5 +1,6 @@
-"""Cost of the local plugin runtime: worker cold start, warm invoke latency,
-worker memory, and concurrent throughput over warm workers.
+"""Cost of the local plugin runtime: worker cold start (in its sandbox), warm invoke latency,
+worker memory, and concurrent throughput over warm workers; and the sandbox's own cost: the
+same interpreter start inside bubblewrap and outside it, measured in the same run.
 
 Uses the healthy fault-test plugin (tests/runtime/plugins/healthy) with an
 in-memory state store, so only the runtime itself is measured.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +24,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "sdk" / "mocklib_plugin_sdk"))
 
 from mocklib_plugin_sdk import InMemoryStateStore  # noqa: E402
+from mocklib_plugin_sdk.sandbox import Limits, Sandbox, clean_env, sdk_python_path, spawn  # noqa: E402
 
 from chalicelib.runtime.local import LocalRuntime  # noqa: E402
-from tests.runtime.support import body, function, request  # noqa: E402
+from tests.runtime.support import descendants, function, request, worker_pids  # noqa: E402
 
 FN = function("healthy")
 
@@ -41,8 +44,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def spawn_times(count: int, isolation: bool) -> tuple[list[float], bool | None]:
-    runtime = LocalRuntime(InMemoryStateStore(), network_isolation=isolation)
+def spawn_times(count: int) -> list[float]:
+    runtime = LocalRuntime(InMemoryStateStore())
     try:
         times = []
         for _ in range(count):
@@ -50,9 +53,31 @@ def spawn_times(count: int, isolation: bool) -> tuple[list[float], bool | None]:
             runtime.invoke(FN, request(FN, "GET", "/echo"))  # cold: spawn + first call
             times.append(time.perf_counter() - started)
             runtime.reap_idle(older_than_seconds=0)
-        return times, runtime.network_isolated
+        return times
     finally:
         runtime.close()
+
+
+def interpreter_starts(count: int, sandboxed: bool) -> list[float]:
+    """``import mocklib_plugin_sdk.host`` in a fresh interpreter, in the sandbox or not."""
+    command = [sys.executable, "-c", "import mocklib_plugin_sdk.host"]
+    sandbox = Sandbox(Limits(address_space=512 * 1024 * 1024), env=clean_env(home="/tmp", python_path=sdk_python_path()))
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        if sandboxed:
+            child = spawn(sandbox, command)
+            child.proc.wait()
+            child.release()
+        else:
+            subprocess.run(command, env=sandbox.env, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def worker_process(bwrap_pid: int) -> int:
+    """The worker's own host pid: the python process below the sandbox's bwrap."""
+    return max(descendants(bwrap_pid))
 
 
 def main() -> None:
@@ -62,12 +87,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
-    isolated, netns = spawn_times(args.spawns, True)
-    plain, _ = spawn_times(args.spawns, False)
+    cold = spawn_times(args.spawns)
+    inside, outside = interpreter_starts(args.spawns, True), interpreter_starts(args.spawns, False)
 
     runtime = LocalRuntime(InMemoryStateStore())
     try:
-        pid = body(runtime.invoke(FN, request(FN, "GET", "/echo")))["pid"]
+        runtime.invoke(FN, request(FN, "GET", "/echo"))
+        pid = worker_process(worker_pids(runtime, FN)[0])
         vsz, rss = vm_kb(pid, "VmSize"), vm_kb(pid, "VmRSS")
         latencies = []
         event = request(FN, "GET", "/echo")
@@ -87,10 +113,11 @@ def main() -> None:
     ms = 1000.0
     print("| measure | value |")
     print("|---|---|")
-    print(f"| cold start + first call, netns {'on' if netns else 'unavailable'} (median / max of {args.spawns}) "
-          f"| {statistics.median(isolated) * ms:.0f} / {max(isolated) * ms:.0f} ms |")
-    print(f"| cold start + first call, no netns (median / max) "
-          f"| {statistics.median(plain) * ms:.0f} / {max(plain) * ms:.0f} ms |")
+    print(f"| worker cold start + first call, in its sandbox (median / max of {args.spawns}) "
+          f"| {statistics.median(cold) * ms:.0f} / {max(cold) * ms:.0f} ms |")
+    print(f"| interpreter + SDK import: in the sandbox / outside it (medians) "
+          f"| {statistics.median(inside) * ms:.0f} / {statistics.median(outside) * ms:.0f} ms "
+          f"(x{statistics.median(inside) / statistics.median(outside):.2f}) |")
     print(f"| warm invoke, sequential (p50 / p99 of {args.calls}) "
           f"| {percentile(latencies, 0.5) * ms:.2f} / {percentile(latencies, 0.99) * ms:.2f} ms |")
     print(f"| warm invokes/s, {args.threads} threads over {args.threads} workers | {throughput:.0f} |")

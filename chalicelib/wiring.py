@@ -123,7 +123,9 @@ class Container:
         if self.settings.plugin_runtime == "local":
             from chalicelib.runtime.local import LocalRuntime
 
-            return LocalRuntime(self.plugin_state)
+            # The platform's own plugins may run where no sandbox exists (with a warning); nothing else.
+            trusted = (self.settings.plugin_source_root,) if self.settings.plugin_source_root else ()
+            return LocalRuntime(self.plugin_state, trusted_roots=trusted)
         import boto3
 
         from chalicelib.catalog.manifest import API_GATEWAY_TIMEOUT_S

@@ -184,6 +184,7 @@ class MarketplaceData:
             container.plugin_state.create_table()  # the plugin SDK's own table; no-op if present
         log(f"tables: {', '.join(created) if created else 'all present'} "
             f"(prefix {container.settings.table_prefix})")
+        report_sandbox(stack)
         result = seed(container, stack.state_dir)
         accounts = result.accounts
         stack.info.update({
@@ -209,6 +210,22 @@ class MarketplaceData:
 
     def alive(self) -> bool:
         return True
+
+
+def report_sandbox(stack: Stack) -> None:
+    """Say, loudly when it is missing, whether plugin code runs sandboxed on this machine."""
+    from mocklib_plugin_sdk.sandbox import process_limit, unavailable_reason
+
+    problem = unavailable_reason()
+    if problem is None:
+        stack.info["plugin_sandbox"] = f"bubblewrap, processes bounded by a {process_limit()}"
+        log(f"plugin sandbox: {stack.info['plugin_sandbox']}")
+        return
+    stack.info["plugin_sandbox"] = f"NONE: {problem}"
+    for line in ("!" * 78, f"NO PLUGIN SANDBOX ON THIS MACHINE: {problem}",
+                 "Only the platform's own plugins run (unsandboxed); third-party submissions are refused.",
+                 "!" * 78):
+        log(line)
 
 
 class ApiService(ServerService):

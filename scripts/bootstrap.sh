@@ -4,6 +4,7 @@
 #   .venv/                 python3 -m venv + requirements-dev.txt (pinned)
 #   java                   a Java 17 JDK for DynamoDB Local (apt-get only if java/javac are missing)
 #   chromium               Debian's /usr/bin/chromium for tests/browser (apt-get only if missing)
+#   bubblewrap             Debian's bwrap, the sandbox of plugin code (apt-get only if missing)
 #   .tools/dynamodb/       AWS DynamoDB Local (DynamoDBLocal.jar + DynamoDBLocal_lib), taken
 #                          from the npm package amplify-dynamodb-simulator without an npm install
 set -euo pipefail
@@ -66,6 +67,21 @@ else
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
     say "chromium installed: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
+fi
+
+# --- 2c. bubblewrap: the sandbox of plugin workers and publishing checks ----------------------
+# (mocklib_plugin_sdk.sandbox). Without it the dev stack runs only the platform's own plugins
+# and refuses third-party submissions.
+if command -v bwrap >/dev/null 2>&1; then
+    say "bubblewrap present: $(bwrap --version 2>/dev/null | head -n1)"
+else
+    say "bubblewrap missing: installing Debian's bubblewrap (the plugin sandbox)"
+    SUDO=""
+    if [[ "$(id -u)" != "0" ]]; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
+    say "bubblewrap installed: $(bwrap --version 2>/dev/null | head -n1)"
 fi
 
 # --- 3. DynamoDB Local -----------------------------------------------------------------

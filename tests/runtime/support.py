@@ -62,3 +62,25 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not process_gone(pid, within_seconds=0)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` on this host (a sandbox's, seen from outside its pid namespace)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def worker_pids(runtime: Any, function: PluginFunction) -> list[int]:
+    """Host pids of the function's warm workers (each a sandbox's bwrap)."""
+    pool = runtime.stats()["functions"].get(f"{function.plugin}@{function.version}", {})
+    return [*pool.get("idle_pids", []), *pool.get("busy_pids", [])]

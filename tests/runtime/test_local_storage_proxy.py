@@ -8,7 +8,8 @@ import pytest
 from mocklib_plugin_sdk import InMemoryStateStore, make_health_event, make_lifecycle_event
 from mocklib_plugin_sdk.state import StoredItem
 
-from chalicelib.runtime.local import address_space_limit_bytes, execute_storage, storage_scope
+from chalicelib.runtime.local import address_space_limit_bytes
+from chalicelib.runtime.storage import execute_storage, storage_scope
 from chalicelib.runtime.worker import QUERY_PAGE_MAX_BYTES, item_to_wire
 from tests.runtime.support import function, request
 

@@ -416,7 +416,8 @@ def _run_checks(root: Path, only: Sequence[str] | None, label: str) -> dict[str,
     console = progress_console()
     try:
         with console.status(f"{label} {root} ..."):
-            report = checks.run_checks(root, only=list(only) if only is not None else None)
+            report = checks.run_checks(root, only=list(only) if only is not None else None,
+                                       sandbox_required=False)  # the developer's own code, on their own machine
     except ValueError as exc:
         raise CliError(str(exc), code="invalid_project", exit_code=EXIT_USAGE) from exc
     return report.to_dict() if hasattr(report, "to_dict") else dict(report)

@@ -58,7 +58,8 @@ def _check(args: argparse.Namespace) -> int:
     if not Path(args.project_dir).is_dir():
         print(f"error: {args.project_dir} is not a folder", file=sys.stderr)
         return 2
-    report = run_checks(Path(args.project_dir), only=only, test_timeout_s=args.test_timeout)
+    report = run_checks(Path(args.project_dir), only=only, test_timeout_s=args.test_timeout,
+                        sandbox_required=False)  # a developer's own code, on their own machine
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

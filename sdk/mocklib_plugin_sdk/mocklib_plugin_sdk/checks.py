@@ -45,7 +45,7 @@ from . import packaging
 from .errors import ConfigurationError, MethodNotAllowedError, NotFoundError
 from .manifest import PluginManifest
 from .routing import METHODS, RoutePattern
-from .sandbox import SandboxResult, clean_env, run_sandboxed, sdk_python_path
+from .sandbox import MIB, Limits, Sandbox, SandboxResult, clean_env, run_sandboxed, sdk_python_path
 
 MIN_SCORE = 80
 LOG_LIMIT_BYTES = 64 * 1024
@@ -154,10 +154,11 @@ class _Run:
 
 
 class _Session:
-    def __init__(self, project: Path, workdir: Path, test_timeout_s: int) -> None:
+    def __init__(self, project: Path, workdir: Path, test_timeout_s: int, sandbox_required: bool) -> None:
         self.project = project
         self.workdir = workdir
         self.test_timeout_s = test_timeout_s
+        self.sandbox_required = sandbox_required
         self.home = workdir / "home"
         self.home.mkdir()
         self.logs: dict[str, str] = {}
@@ -229,6 +230,11 @@ class _Session:
         empty.write_text("[pytest]\n", encoding="utf-8")
         return [*args, "-c", str(empty)]
 
+    def sandbox(self, env: dict[str, str], address_space: int) -> Sandbox:
+        """The project read-only, this run's folder (home, reports) writable, nothing else."""
+        return Sandbox(Limits(address_space=address_space, processes=64, tmp_bytes=64 * MIB),
+                       readonly=(str(self.project),), writable=(str(self.workdir),), env=env, cwd=str(self.project))
+
     def _sandboxed(self, label: str, argv: list[str], address_space: int) -> _Run:
         guard_dir = self.workdir / f"guard-{label}"
         guard_dir.mkdir()
@@ -237,8 +243,8 @@ class _Session:
             network_guard_source(attempts_file, self.project), encoding="utf-8")
         env = clean_env(home=str(self.home), python_path=[str(guard_dir), *sdk_python_path()])
         try:
-            result = run_sandboxed(argv, cwd=self.project, env=env, timeout_s=self.test_timeout_s,
-                                   address_space=address_space)
+            result = run_sandboxed(argv, sandbox=self.sandbox(env, address_space), timeout_s=self.test_timeout_s,
+                                   required=self.sandbox_required)
         except OSError as exc:
             return _Run(None, [], f"could not start: {exc}")
         return _Run(result, _read_attempts(attempts_file, label))
@@ -568,9 +574,8 @@ def _check_security(session: _Session) -> _Outcome:
     argv = [sys.executable, "-m", "bandit", "-f", "json", "-q", "--ignore-nosec", *map(str, sources)]
     env = clean_env(home=str(session.home))
     try:
-        result = run_sandboxed(argv, cwd=session.project, env=env, timeout_s=BANDIT_TIMEOUT_S,
-                               address_space=TESTS_ADDRESS_SPACE, network_isolation=False,
-                               max_output_bytes=16 * 1024 * 1024)
+        result = run_sandboxed(argv, sandbox=session.sandbox(env, TESTS_ADDRESS_SPACE), timeout_s=BANDIT_TIMEOUT_S,
+                               required=session.sandbox_required, max_output_bytes=16 * 1024 * 1024)
     except OSError as exc:
         return _Outcome(False, f"bandit could not start: {exc}", reason=f"security: bandit could not start: {exc}")
     try:
@@ -795,8 +800,11 @@ def selected_checks(only: Iterable[str] | None) -> list[CheckSpec]:
     return [spec for spec in CHECKS if spec.id in wanted]
 
 
-def run_checks(project_dir: Path, *, only: Iterable[str] | None = None, test_timeout_s: int = 180) -> Report:
-    """Run the publishing checks on a plugin project folder (see the module docstring)."""
+def run_checks(project_dir: Path, *, only: Iterable[str] | None = None, test_timeout_s: int = 180,
+               sandbox_required: bool = True) -> Report:
+    """Run the publishing checks on a plugin project folder (see the module docstring). The
+    project's code runs in a sandbox (``mocklib_plugin_sdk.sandbox``); where this machine has
+    none, ``sandbox_required=False`` (a developer checking their own code) runs it without."""
     specs = selected_checks(only)
     project = Path(project_dir).resolve()
     if not project.is_dir():
@@ -804,7 +812,7 @@ def run_checks(project_dir: Path, *, only: Iterable[str] | None = None, test_tim
     results: list[CheckResult] = []
     reasons: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mf-plugin-checks-") as workdir:
-        session = _Session(project, Path(workdir), test_timeout_s)
+        session = _Session(project, Path(workdir), test_timeout_s, sandbox_required)
         for spec in specs:
             outcome = _CHECK_FUNCTIONS[spec.id](session)
             points = outcome.points if outcome.points is not None else (spec.max_points if outcome.passed else 0)

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 
 from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
+
+# Which worker answered: os.getpid() is the same in every sandbox (its own pid namespace).
+WORKER = uuid.uuid4().hex
 
 
 
 class TestPlugin(Plugin):
     @endpoint("GET", "/ok")
     def ok(self, request: Request) -> Response:
-        return Response.json({"pid": os.getpid()})
+        return Response.json({"worker": WORKER})
 
     @endpoint("GET", "/exit")
     def exit(self, request: Request) -> Response:

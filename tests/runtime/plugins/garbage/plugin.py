@@ -6,8 +6,12 @@ import json
 import os
 import stat
 import struct
+import uuid
 
 from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
+
+# Which worker answered: os.getpid() is the same in every sandbox (its own pid namespace).
+WORKER = uuid.uuid4().hex
 
 
 def channel_fds() -> list[int]:
@@ -28,7 +32,7 @@ def channel_fds() -> list[int]:
 class TestPlugin(Plugin):
     @endpoint("GET", "/ok")
     def ok(self, request: Request) -> Response:
-        return Response.json({"pid": os.getpid(), "channels": channel_fds()})
+        return Response.json({"worker": WORKER, "channels": channel_fds()})
 
     @endpoint("GET", "/garbage")
     def garbage(self, request: Request) -> Response:

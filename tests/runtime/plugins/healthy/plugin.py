@@ -5,8 +5,12 @@ import os
 import resource
 import sys
 import time
+import uuid
 
 from mocklib_plugin_sdk import NotFoundError, Plugin, Request, Response, endpoint
+
+# Which worker answered: os.getpid() is the same in every sandbox (its own pid namespace).
+WORKER = uuid.uuid4().hex
 
 
 class TestPlugin(Plugin):
@@ -16,7 +20,7 @@ class TestPlugin(Plugin):
         delay = float(request.query.get("sleep", "0"))
         if delay:
             time.sleep(delay)
-        return Response.json({"pid": os.getpid(), "method": request.method, "body": request.body.decode(),
+        return Response.json({"worker": WORKER, "method": request.method, "body": request.body.decode(),
                               "user_id": request.user_id, "sandbox": request.sandbox})
 
     @endpoint("GET", "/big")
@@ -29,7 +33,7 @@ class TestPlugin(Plugin):
         sys.stdout.flush()
         os.write(1, b"nor a raw write to fd 1\n")
         return Response.json({
-            "pid": os.getpid(), "sid": os.getsid(0), "pgid": os.getpgid(0),
+            "worker": WORKER, "sid": os.getsid(0), "pgid": os.getpgid(0), "uid": os.getuid(),
             "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
             "env": dict(os.environ),
             "gateway_modules": sorted(name for name in sys.modules if name.split(".")[0] == "chalicelib"),

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
+
+# Which worker answered: os.getpid() is the same in every sandbox (its own pid namespace).
+WORKER = uuid.uuid4().hex
 
 MIB = 1024 * 1024
 
@@ -11,7 +15,7 @@ MIB = 1024 * 1024
 class TestPlugin(Plugin):
     @endpoint("GET", "/ok")
     def ok(self, request: Request) -> Response:
-        return Response.json({"pid": os.getpid()})
+        return Response.json({"worker": WORKER})
 
     @endpoint("GET", "/hog")
     def hog(self, request: Request) -> Response:

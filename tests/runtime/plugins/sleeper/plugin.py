@@ -3,19 +3,24 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
+import uuid
 
 from mocklib_plugin_sdk import Plugin, Request, Response, endpoint
+
+# Which worker answered: os.getpid() is the same in every sandbox (its own pid namespace).
+WORKER = uuid.uuid4().hex
 
 
 class TestPlugin(Plugin):
     @endpoint("GET", "/ok")
     def ok(self, request: Request) -> Response:
-        return Response.json({"pid": os.getpid()})
+        return Response.json({"worker": WORKER})
 
     @endpoint("GET", "/sleep")
     def sleep(self, request: Request) -> Response:
-        child = subprocess.Popen(["sleep", "60"])
-        self.sdk.storage.put("pids", "last", {"worker": os.getpid(), "child": child.pid})
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        self.sdk.storage.put("pids", "last", {"worker": WORKER, "child": child.pid})
         time.sleep(30)
         return Response.json({"slept": True})
