@@ -214,13 +214,12 @@ class LogForwarder:
         if isinstance(sink, int):
             os.write(sink, data)
             return
-        buffer = getattr(sink, "buffer", None)
-        if buffer is not None:
-            buffer.write(data)
-            buffer.flush()
-        else:
+        binary = getattr(sink, "buffer", sink)  # a text stream's bytes underneath, or a binary file itself
+        try:
+            binary.write(data)
+        except TypeError:  # a text stream with no bytes underneath (a test's capture)
             sink.write(data.decode("utf-8", errors="replace"))
-            sink.flush()
+        sink.flush()
 
     def _run(self) -> None:
         written = dropped = 0
