@@ -46,14 +46,23 @@ def webhook_dispatcher(event, context):
 
 @app.lambda_function(name="submission_checks")
 def submission_checks(event, context):
-    """A submitted plugin package's automated checks, invoked asynchronously on submission."""
-    return container().publishing.run_checks(event["submission_id"])
+    """A submitted package's automated checks, invoked asynchronously on submission. Its own role
+    (.chalice/policy-checks-<stage>.json): no table, no secret; it never builds the container."""
+    from chalicelib.publishing import checks_function
+
+    return checks_function.run(event)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_retries")
 def webhook_retries(event):
     """Retries of webhook deliveries whose backoff has passed."""
     return {"attempted": container().webhooks.retry_due()}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="plugin_pipeline")
+def plugin_pipeline(event):
+    """The checks function's results collected; approved plugin deployments followed until live."""
+    return container().publishing.run_pipeline()
 
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="hourly_aggregation")

@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from chalice import Blueprint, CORSConfig, Response
 
 from chalicelib.auth.principal import Principal
+from chalicelib.auth.scopes import SCOPES
 from chalicelib.core import errors
 from chalicelib.core.ids import random_token
 from chalicelib.core.jsonutil import parse_json, validate
@@ -173,6 +174,7 @@ class RouteDoc:
     errors: tuple[int, ...]  # every error status it can answer
     query: tuple[str, ...] = field(default=())
     passthrough: bool = False  # answers whatever a plugin answers: any status, any media type
+    scope: str | None = None  # the scope an API key needs (None: sessions only)
 
 
 ROUTE_DOCS: list[RouteDoc] = []
@@ -185,6 +187,7 @@ class Route:
     status: int
     limit: str | None
     max_body: int | None
+    scope: str | None = None
 
 
 def status_of(error: type[errors.DomainError]) -> int:
@@ -219,8 +222,11 @@ class Api:
               summary: str, body: dict[str, Any] | None = None, status: int | tuple[int, ...] = 200,
               query: tuple[str, ...] = (), cors: bool = True, limit: str | None = "api",
               max_body: int | None = None, raises: tuple[type[errors.DomainError], ...] = (),
-              passthrough: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              passthrough: bool = False,
+              scope: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """``auth`` is the least role the caller needs (user < developer < admin), or None.
+        ``scope``: an API key needs this scope (chalicelib.auth.scopes), a session is enough;
+        without one the route refuses keys (403 insufficient_scope: it needs a signed-in session).
         ``limit`` names the rate limit: "api" (per user, for authenticated routes), "auth"
         (per source address), "purchase" (per user), or None. ``max_body`` raises the
         settings' body limit for a route that takes uploads. ``status`` is the success status
@@ -229,9 +235,11 @@ class Api:
         with those every route of its kind can answer. ``passthrough``: the answer may be a
         plugin's, of any status and media type."""
         statuses = status if isinstance(status, tuple) else (status,)
+        if scope is not None and (auth is None or scope not in SCOPES):
+            raise ValueError(f"{path}: scope {scope!r} needs auth= and one of {', '.join(SCOPES)}")
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            route = Route(path, auth, statuses[0], limit, max_body)
+            route = Route(path, auth, statuses[0], limit, max_body, scope)
 
             @functools.wraps(fn)
             def view(**params: Any) -> Response:
@@ -243,13 +251,13 @@ class Api:
                                       raises=raises)
             for method in methods:
                 ROUTE_DOCS.append(RouteDoc(path, method, summary, auth, self.tag, body, statuses, refusals, query,
-                                           passthrough))
+                                           passthrough, scope))
             return fn
 
         return decorator
 
 
-def _authenticate(request: Any, required: str) -> Principal:
+def _authenticate(request: Any, required: str, scope: str | None = None) -> Principal:
     from chalicelib.wiring import container  # the wiring imports routes; keep this lazy
 
     credential = bearer_credential(request.headers)
@@ -263,6 +271,7 @@ def _authenticate(request: Any, required: str) -> Principal:
     if not principal.has_role(required):
         raise errors.PermissionDeniedError(f"this action needs the '{required}' role",
                                            code="insufficient_role")
+    principal.require_scope(scope)
     return principal
 
 
@@ -294,7 +303,7 @@ def _dispatch(request: Any, fn: Callable[..., Any], params: dict[str, Any], rout
     principal: Principal | None = None
     try:
         _check_path(params)
-        principal = _authenticate(request, route.auth) if route.auth else None
+        principal = _authenticate(request, route.auth, route.scope) if route.auth else None
         limit_headers = _rate_limit(request, principal, route.limit)
         api_request = ApiRequest(request, principal, request_id,
                                  route.max_body or container().settings.max_body_bytes)

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from chalicelib.payouts.accounts import AccountService
     from chalicelib.payouts.earnings import EarningsService
     from chalicelib.payouts.service import PayoutService
-    from chalicelib.publishing.artifacts import LocalDeployer
+    from chalicelib.publishing.artifacts import ArtifactStore
+    from chalicelib.publishing.deployment import Deployer
     from chalicelib.publishing.service import PublishingService
     from chalicelib.runtime.port import PluginRuntime
     from chalicelib.trust.certification import CertificationService
@@ -104,7 +105,7 @@ class Container:
 
         functions = FunctionLocator(function_template=self.settings.plugin_function_template,
                                     stage=self.settings.stage, source_root=self.settings.plugin_source_root,
-                                    deployed_root=self.deployer.root if self.deployer else None)
+                                    deployed_root=self._deployed_root)
         return EntitlementResolver(InstallRepository(), self.catalog, functions,
                                    self.settings.entitlement_cache_ttl_seconds, holding=self.holding)
 
@@ -171,40 +172,83 @@ class Container:
 
         return QuotaStore()
 
-    @cached_property
-    def deployer(self) -> LocalDeployer | None:
-        """Where the local stack runs approved packages from; None in AWS (S3 artifacts, one Lambda per plugin)."""
+    @property
+    def _deployed_root(self) -> str | None:
+        """Where the local runtime finds approved packages (the local deployer's root); None in AWS.
+        From the settings alone: the gateway needs it without building a deployer."""
         from pathlib import Path
 
-        from chalicelib.publishing.artifacts import LocalDeployer
-
         spec = self.settings.artifact_store
-        return LocalDeployer(Path(spec[4:]) / "deployed") if spec.startswith("dir:") else None
+        return str(Path(spec[4:]) / "deployed") if self.settings.plugin_deployer == "local" else None
+
+    @cached_property
+    def artifact_store(self) -> ArtifactStore:
+        from chalicelib.publishing.artifacts import open_store
+
+        return open_store(self.settings.artifact_store, self.settings.region)
+
+    @cached_property
+    def deployer(self) -> Deployer | None:
+        """Where approved plugin versions run: extracted for the local runtime (dev stack, tests), or
+        one CloudFormation stack per plugin major (AWS); None without an artifact store."""
+        from pathlib import Path
+
+        settings = self.settings
+        if settings.plugin_deployer == "local":
+            from chalicelib.publishing.deployment import LocalDeployer
+
+            return LocalDeployer(Path(str(self._deployed_root)))
+        if settings.plugin_deployer == "cloudformation":
+            import boto3
+
+            from chalicelib.publishing.artifacts import S3Store
+            from chalicelib.publishing.cloudformation import CloudFormationDeployer, StackEnvironment
+
+            store = self.artifact_store
+            assert isinstance(store, S3Store)  # Settings: cloudformation needs an s3:// store
+            environment = StackEnvironment(stage=settings.stage, function_template=settings.plugin_function_template,
+                                           state_table=f"{settings.table_prefix}plugin-state")
+            return CloudFormationDeployer(boto3.client("cloudformation", region_name=settings.region),
+                                          boto3.client("lambda", region_name=settings.region), store, environment)
+        return None
 
     @cached_property
     def publishing(self) -> PublishingService:
         from chalicelib.core.errors import ConfigurationError
-        from chalicelib.publishing.artifacts import open_store
+        from chalicelib.publishing.pipeline import DeploymentPipeline
+        from chalicelib.publishing.repository import SubmissionRepository
         from chalicelib.publishing.service import PublishingService
+        from chalicelib.publishing.submissions import Submissions
 
         settings = self.settings
-        service = PublishingService(self.catalog, open_store(settings.artifact_store, settings.region),
-                                    self.deployer, self.notifications, self.clock)
+        store, deployer = self.artifact_store, self.deployer
+        if deployer is None:
+            raise ConfigurationError("MF_ARTIFACT_STORE is not set: publishing is unavailable")
+        submissions = Submissions(SubmissionRepository(), self.notifications, self.clock)
+        pipeline = DeploymentPipeline(submissions, self.catalog, store, deployer, self.clock)
+        service = PublishingService(self.catalog, store, submissions, pipeline, self.clock)
+        if settings.checks_dispatch in ("inline", "thread"):
+            # Third-party code is checked on this machine: refused where it cannot be sandboxed.
+            from mocklib_plugin_sdk.sandbox import unavailable_reason
+
+            service.sandbox_check = unavailable_reason
         if settings.checks_dispatch == "thread":
             from concurrent.futures import ThreadPoolExecutor
 
             checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="submission-checks")
             service.dispatch = lambda submission_id: checks.submit(service.run_checks, submission_id)
         elif settings.checks_dispatch == "lambda":
-            import json
-
             import boto3
 
-            client = boto3.client("lambda", region_name=settings.region)
+            from chalicelib.publishing.artifacts import S3Store
+            from chalicelib.publishing.remote_checks import LambdaChecks
+
+            if not isinstance(store, S3Store):
+                raise ConfigurationError("MF_CHECKS_DISPATCH=lambda needs MF_ARTIFACT_STORE=s3://...: the checks "
+                                         "function reads the package and writes its results through signed S3 URLs")
             name = f"mockfactory-marketplace-{settings.stage}-submission_checks"
-            service.dispatch = lambda submission_id: client.invoke(
-                FunctionName=name, InvocationType="Event",
-                Payload=json.dumps({"submission_id": submission_id}).encode())
+            service.remote = LambdaChecks(boto3.client("lambda", region_name=settings.region), name, store)
+            service.dispatch = service.send_to_checks_function
         elif settings.checks_dispatch != "inline":
             raise ConfigurationError("MF_CHECKS_DISPATCH must be inline, thread or lambda")
         return service

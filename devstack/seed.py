@@ -178,6 +178,10 @@ def ensure_demo_key(container: Any, principal: Any, stored: str | None) -> str:
 def seed(container: Any, state_dir: Path, *, plugins_dir: Path = PLUGINS_DIR) -> SeedResult:
     from chalicelib.auth.principal import Principal
 
+    # A state dir from before the admins' user directory (a GSI of the auth table) gets it here.
+    added = container.auth.ensure_user_directory()
+    if added:
+        log(f"users     {added} added to the user directory")
     accounts = {role: ensure_account(container, email, role) for email, role in ACCOUNTS}
     principals = {role: Principal(user_id=a.user_id, role=a.role, via="jwt") for role, a in accounts.items()}
 

@@ -20,6 +20,12 @@ generated ``--merge-template``) into ``<out>/<stage>/<project>/`` (``sam.json`` 
 Every project ships the plugin SDK in ``vendor/`` (not committed; refreshed here): the
 plugins run on it and the API's publishing pipeline reads packages with it.
 
+``plugin-sdk`` is not a Chalice project: it is the Lambda layer every approved third-party plugin
+runs on (``chalicelib/publishing/bundle.py``): ``<out>/<stage>/plugin-sdk/layer.zip`` holds
+``python/`` with the SDK and its pinned dependencies (sdk/mocklib_plugin_sdk/pyproject.toml)
+for Lambda's platform, with bytecode and without botocore, published as ``mf-<stage>-plugin-sdk``
+(docs/DEPLOY.md). A plugin's own zip then holds only its own code.
+
 pip runs offline: ``PIP_NO_INDEX=1`` and ``PIP_FIND_LINKS=.tools/wheels`` (filled by
 ``scripts/bootstrap.sh``, step 5); Chalice's pip subprocesses inherit the environment.
 ``--online`` lets pip use its index (for a machine without the wheel cache).
@@ -141,8 +147,9 @@ def pyc_bytes(source: bytes, filename: str) -> bytes:
             + marshal.dumps(code))
 
 
-def optimize_zip(path: Path) -> ZipReport:
-    """Rewrite ``path`` in place: runtime-provided packages dropped, unchecked-hash .pyc added."""
+def optimize_zip(path: Path, *, root: str = LAMBDA_TASK_ROOT) -> ZipReport:
+    """Rewrite ``path`` in place: runtime-provided packages dropped, unchecked-hash .pyc added
+    (their code objects name ``root/<entry>``: where Lambda unzips it, /opt for a layer)."""
     if sys.version_info[:2] != PYTHON:
         raise PackagingError(f"bytecode must be compiled by Python {PYTHON[0]}.{PYTHON[1]}, "
                              f"this is {sys.version_info[0]}.{sys.version_info[1]}")
@@ -164,7 +171,7 @@ def optimize_zip(path: Path) -> ZipReport:
                 sources += 1
                 try:
                     # Code objects (tracebacks) name /var/task/..., where Lambda unzips.
-                    compiled.append((info, pyc_bytes(data, f"{LAMBDA_TASK_ROOT}/{info.filename}")))
+                    compiled.append((info, pyc_bytes(data, f"{root}/{info.filename}")))
                 except (SyntaxError, ValueError):
                     continue  # not valid 3.11 source (e.g. a py2-only file nothing imports)
         # Bytecode after the sources: a reader that stops early still finds every module.
@@ -210,6 +217,43 @@ def _plain_report(path: Path) -> ZipReport:
                      0, 0)
 
 
+# -- the plugin SDK layer -------------------------------------------------------------------
+
+SDK_LAYER = "plugin-sdk"
+LAYER_PLATFORM = ("--platform", "manylinux2014_x86_64", "--python-version", f"{PYTHON[0]}.{PYTHON[1]}",
+                  "--implementation", "cp", "--only-binary=:all:")
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def build_sdk_layer(stage: str, out: Path, env: Mapping[str, str]) -> Path:
+    """``<out>/<stage>/plugin-sdk/layer.zip``: the SDK and its pinned dependencies for Lambda's
+    platform under ``python/`` (what Lambda puts on ``sys.path`` from a layer)."""
+    target = out / stage / SDK_LAYER
+    if target.exists():
+        shutil.rmtree(target)
+    site = target / "build" / "python"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(site),
+               *LAYER_PLATFORM, *plugin_config.sdk_requirements()]
+    result = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise PackagingError(f"pip could not build the plugin SDK layer:\n{result.stdout}\n{result.stderr}")
+    shutil.copytree(plugin_config.SDK_PACKAGE, site / plugin_config.SDK_PACKAGE.name,
+                    ignore=shutil.ignore_patterns(*plugin_config.VENDOR_IGNORE))
+    layer = target / "layer.zip"
+    with zipfile.ZipFile(layer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(site.rglob("*")):
+            relative = path.relative_to(site.parent).as_posix()
+            top = path.relative_to(site).parts[0]
+            if not path.is_file() or "__pycache__" in path.parts or top == "bin" or _dropped(top):
+                continue
+            info = zipfile.ZipInfo(relative, date_time=_FIXED_DATE)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    shutil.rmtree(target / "build")
+    optimize_zip(layer, root="/opt")
+    return layer
+
+
 def package_all(stages: Iterable[str], out: Path, env: Mapping[str, str], *, names: Sequence[str] = (),
                 workers: int = 2, optimize: bool = True) -> list[Packaged]:
     """Every project for every stage. Projects run in parallel; one project's stages in turn
@@ -234,6 +278,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--vendor-only", action="store_true",
                         help="only refresh each project's vendor/ (the plugin SDK), e.g. before `chalice deploy`")
     args = parser.parse_args(argv)
+    if SDK_LAYER in args.names:
+        try:
+            env = packaging_env(online=args.online)
+            for stage in args.stage or ["prod"]:
+                print(f"{stage:5} {SDK_LAYER:10} {build_sdk_layer(stage, args.out, env)}")
+        except PackagingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        args.names = [n for n in args.names if n != SDK_LAYER]
+        if not args.names:
+            return 0
     if args.vendor_only:
         for project in projects(args.names):
             changed = plugin_config.vendor_sdk(project.directory)

@@ -44,6 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mocklib_plugin_sdk.manifest import NAME_PATTERN as SDK_NAME_PATTERN
+
+from chalicelib.publishing import stack as _stack
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = REPO_ROOT / "plugin_functions"
 SDK_PROJECT = REPO_ROOT / "sdk" / "mocklib_plugin_sdk"
@@ -53,18 +57,15 @@ STAGES = ("dev", "prod")
 FUNCTION = "handler"  # @app.lambda_function(name="handler") in every plugin's app.py
 CFN_LOGICAL_ID = "Handler"  # what `chalice package` calls that function's resource
 STATE_TABLE = "mf-{stage}-plugin-state"
-# Same rule as the SDK (mocklib_plugin_sdk.manifest.NAME_PATTERN): the name is the
-# partition-key prefix and goes into an IAM StringLike pattern, so no '#', '*', '?'.
-NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+# The SDK's rule: the name is the partition-key prefix and goes into an IAM StringLike pattern
+# (so no '#', '*', '?') and into function and role names of at most 64 characters.
+NAME_PATTERN = SDK_NAME_PATTERN
 LAMBDA_MEMORY_MB = (128, 10240)
 LAMBDA_TIMEOUT_S = (1, 900)
-# Storage permission -> DynamoDB actions the SDK's storage calls make
-# (put(if_absent=True) reads first; clear() queries then deletes).
-STORAGE_ACTIONS = {
-    "storage:read": ("dynamodb:GetItem", "dynamodb:Query"),
-    "storage:write": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"),
-}
-ACTION_ORDER = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")
+# Storage permission -> DynamoDB actions: one table for reference plugins (these files) and for
+# approved submissions (their stacks, chalicelib/publishing/stack.py), so both get the same rights.
+STORAGE_ACTIONS = _stack.STORAGE_ACTIONS
+ACTION_ORDER = _stack.ACTION_ORDER
 VENDOR_IGNORE = ("__pycache__", "*.pyc", "*.pyo")
 
 

@@ -17,12 +17,24 @@ Writes, per stage:
   - the Secrets Manager secrets the API resolves at cold start (``chalicelib.core.secrets``),
     created with a random placeholder: the real values are put with ``aws secretsmanager
     put-secret-value`` (docs/DEPLOY.md), CloudFormation never sees them;
+  - the network of untrusted code: a VPC with two private subnets, no Internet gateway and no
+    NAT, a DynamoDB and an S3 gateway endpoint (each with a policy naming the one table or
+    bucket it may reach), and two security groups whose only egress is an endpoint's prefix
+    list: plugin functions reach DynamoDB, the checks function reaches S3, nothing else;
+  - ``mf-<stage>-plugin-boundary``: the permissions boundary of every plugin function's role
+    (its own partitions of the plugin-state table, through the endpoint only; its own log group;
+    its network interfaces), exported with the subnets and security groups for plugin stacks;
 * ``.chalice/policy-<stage>.json``: the least-privilege policy of the API's functions
   (``autogen_policy: false``): DynamoDB on the stage's tables and indexes only, invoke of its
   own background functions and of the stage's plugin functions, the artifacts bucket, the
-  stage's secrets, its own log groups;
+  stage's secrets, its own log groups, and the plugin stacks (``mf-plugin-*``) with exactly
+  what CloudFormation needs to create them: roles only with the boundary, passed only to Lambda;
+* ``.chalice/policy-checks-<stage>.json``: the ``submission_checks`` function's own policy: its
+  log group and its network interfaces; no table, no secret, no bucket (it gets signed URLs);
 * ``.chalice/merge-template-<stage>.json``: merged into the API's ``chalice package`` output:
-  API Gateway's own answers (no route, throttled, ...) in the API's error shape.
+  API Gateway's own answers (no route, throttled, ...) in the API's error shape; the functions the
+  API invokes by name get that name; the checks function runs in the private subnets and is
+  never retried.
 
 All are committed and never edited by hand. ``--check`` writes nothing and exits 1 if a
 generated file is missing or differs (a model gained an index, a table was added, ...).
@@ -35,6 +47,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from chalicelib.publishing.stack import (ACTION_ORDER, BOUNDARY_POLICY, ENI_ACTIONS, ENI_DESCRIBE_ACTIONS,
+                                         EXPORT_CHECKS_SECURITY_GROUP, EXPORT_PLUGIN_SECURITY_GROUP, EXPORT_SUBNETS,
+                                         FUNCTION_TAG, PLUGIN_TAG, SDK_LAYER, STACK_PATTERN)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = REPO_ROOT / "infra" / "cloudformation"
@@ -51,6 +67,9 @@ ARTIFACTS_PREFIX = "packages"
 # The API's background functions it invokes (webhooks, publishing checks), by Chalice name.
 INVOKED_FUNCTIONS = ("webhook_dispatcher", "submission_checks")
 PLUGIN_FUNCTION_PATTERN = "mf-plugin-*-v*-{stage}-handler"  # infra.plugin_config.PluginProject.function_name
+CHECKS_FUNCTION = "submission_checks"
+VPC_CIDR = "10.42.0.0/16"
+SUBNET_CIDRS = ("10.42.0.0/20", "10.42.16.0/20")
 # Secret names; the API gets MF_<SETTING>_SECRET=<name> and resolves the value at cold start.
 SECRETS = {
     "MF_JWT_KEYS": ("jwt-keys", "JWT signing keys, 'kid:secret[,kid:secret]' (secrets of 32+ chars)"),
@@ -235,6 +254,115 @@ def secret_resources(stage: str) -> dict[str, Any]:
     return resources
 
 
+def _sub_arn(service: str, resource: str, *, regional: bool = True) -> dict[str, str]:
+    where = "${AWS::Region}:${AWS::AccountId}" if regional else ":${AWS::AccountId}"
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:{where}:{resource}"}
+
+
+def _egress_only_to(prefix_list: str) -> list[dict[str, Any]]:
+    # Listing any egress rule replaces the default allow-all one: this is the group's only way out.
+    return [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "DestinationPrefixListId": {"Ref": prefix_list},
+             "Description": "HTTPS to the gateway endpoint's service only"}]
+
+
+def network_resources(stage: str) -> dict[str, Any]:
+    """Where untrusted code runs in AWS: private subnets whose only routes are the VPC itself and
+    two gateway endpoints. No Internet gateway, no NAT: nothing else is reachable from them."""
+    tags = [{"Key": "app", "Value": APP_NAME}, {"Key": "stage", "Value": stage}]
+    state_table = {"Fn::GetAtt": ["PluginStateTable", "Arn"]}
+    resources: dict[str, Any] = {
+        "PluginVpc": {"Type": "AWS::EC2::VPC", "Properties": {
+            "CidrBlock": VPC_CIDR, "EnableDnsSupport": True, "EnableDnsHostnames": True,  # endpoints' names resolve
+            "Tags": [*tags, {"Key": "Name", "Value": f"mf-{stage}-plugins"}]}},
+        "PluginRouteTable": {"Type": "AWS::EC2::RouteTable", "Properties": {
+            "VpcId": {"Ref": "PluginVpc"}, "Tags": tags}},
+        "DynamoDbEndpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+            "VpcId": {"Ref": "PluginVpc"}, "VpcEndpointType": "Gateway",
+            "ServiceName": {"Fn::Sub": "com.amazonaws.${AWS::Region}.dynamodb"},
+            "RouteTableIds": [{"Ref": "PluginRouteTable"}],
+            # Only the plugin-state table, whoever asks: leaked credentials cannot carry data elsewhere.
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "PluginStateOnly", "Effect": "Allow", "Principal": "*", "Action": list(ACTION_ORDER),
+                "Resource": state_table}]}}},
+        "S3Endpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+            "VpcId": {"Ref": "PluginVpc"}, "VpcEndpointType": "Gateway",
+            "ServiceName": {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"},
+            "RouteTableIds": [{"Ref": "PluginRouteTable"}],
+            # The checks function's signed URLs: objects of the artifacts bucket only.
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "ArtifactsOnly", "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": {"Fn::Sub": f"${{ArtifactsBucket.Arn}}/{ARTIFACTS_PREFIX}/*"}}]}}},
+        "PluginSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+            "GroupDescription": "Plugin functions: HTTPS to DynamoDB (gateway endpoint) only, no ingress",
+            "VpcId": {"Ref": "PluginVpc"}, "SecurityGroupEgress": _egress_only_to("DynamoDbPrefixListId"),
+            "Tags": tags}},
+        "ChecksSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+            "GroupDescription": "Submission checks: HTTPS to S3 (gateway endpoint) only, no ingress",
+            "VpcId": {"Ref": "PluginVpc"}, "SecurityGroupEgress": _egress_only_to("S3PrefixListId"),
+            "Tags": tags}},
+    }
+    for index, cidr in enumerate(SUBNET_CIDRS):
+        subnet = f"PluginSubnet{'AB'[index]}"
+        resources[subnet] = {"Type": "AWS::EC2::Subnet", "Properties": {
+            "VpcId": {"Ref": "PluginVpc"}, "CidrBlock": cidr, "MapPublicIpOnLaunch": False,
+            "AvailabilityZone": {"Fn::Select": [index, {"Fn::GetAZs": ""}]}, "Tags": tags}}
+        resources[f"{subnet}Routes"] = {"Type": "AWS::EC2::SubnetRouteTableAssociation", "Properties": {
+            "SubnetId": {"Ref": subnet}, "RouteTableId": {"Ref": "PluginRouteTable"}}}
+    return resources
+
+
+def boundary_document() -> dict[str, Any]:
+    """The most any plugin function's role can ever do, whatever its own policy says. One policy
+    for every plugin: the role's tags (set by the plugin's stack) name its partitions and log group."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OwnPluginState", "Effect": "Allow", "Action": list(ACTION_ORDER),
+         "Resource": {"Fn::GetAtt": ["PluginStateTable", "Arn"]},
+         "Condition": {
+             # '#' matters: "echo*" would also admit a plugin named "echo-x".
+             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"${{aws:PrincipalTag/{PLUGIN_TAG}}}#*"]},
+             "Null": {"dynamodb:LeadingKeys": "false"},  # ForAllValues alone would admit a call without keys
+             # Only from inside the VPC: credentials a plugin leaks in a response are useless elsewhere.
+             "StringEquals": {"aws:SourceVpce": {"Ref": "DynamoDbEndpoint"}}}},
+        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [_sub_arn("logs", f"log-group:/aws/lambda/${{!aws:PrincipalTag/{FUNCTION_TAG}}}"),
+                      _sub_arn("logs", f"log-group:/aws/lambda/${{!aws:PrincipalTag/{FUNCTION_TAG}}}:*")]},
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_ACTIONS),
+         "Resource": _sub_arn("ec2", "*/*")},
+        {"Sid": "VpcNetworkInterfacesDescribe", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS),
+         "Resource": "*"},
+    ]}
+
+
+def plugin_platform_resources(stage: str) -> dict[str, Any]:
+    """What every plugin stack stands on: the network and the permissions boundary."""
+    return {**network_resources(stage), "PluginBoundary": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+        "ManagedPolicyName": BOUNDARY_POLICY.format(stage=stage),
+        "Description": "Permissions boundary of every plugin function's role (mf-plugin-* stacks)",
+        "PolicyDocument": boundary_document()}}}
+
+
+def plugin_platform_outputs(stage: str) -> dict[str, Any]:
+    return {
+        "PluginSubnetIds": {"Value": {"Fn::Join": [",", [{"Ref": "PluginSubnetA"}, {"Ref": "PluginSubnetB"}]]},
+                            "Export": {"Name": EXPORT_SUBNETS.format(stage=stage)}},
+        "PluginSecurityGroupId": {"Value": {"Ref": "PluginSecurityGroup"},
+                                  "Export": {"Name": EXPORT_PLUGIN_SECURITY_GROUP.format(stage=stage)}},
+        "ChecksSecurityGroupId": {"Value": {"Ref": "ChecksSecurityGroup"},
+                                  "Export": {"Name": EXPORT_CHECKS_SECURITY_GROUP.format(stage=stage)}},
+        "PluginBoundaryArn": {"Value": {"Ref": "PluginBoundary"},
+                              "Description": "iam:PermissionsBoundary of every mf-plugin-* role"},
+    }
+
+
+PARAMETERS = {
+    name: {"Type": "String", "AllowedPattern": "^pl-[0-9a-f]+$",
+           "Description": f"The AWS-managed prefix list of {service} in this region: aws ec2 "
+                          "describe-managed-prefix-lists --filters Name=prefix-list-name,"
+                          f"Values=com.amazonaws.$AWS_REGION.{service} --query 'PrefixLists[0].PrefixListId'"}
+    for name, service in (("DynamoDbPrefixListId", "dynamodb"), ("S3PrefixListId", "s3"))
+}
+
+
 def template(stage: str) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
@@ -245,6 +373,8 @@ def template(stage: str) -> dict[str, Any]:
     resources.update(frontend_resources(stage))
     resources.update(artifacts_resources(stage))
     resources.update(secret_resources(stage))
+    resources.update(plugin_platform_resources(stage))
+    outputs.update(plugin_platform_outputs(stage))
     outputs.update({
         "FrontendBucketName": {"Value": {"Ref": "FrontendBucket"},
                                "Description": "aws s3 sync target for the built frontend"},
@@ -257,7 +387,9 @@ def template(stage: str) -> dict[str, Any]:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"MockFactory Marketplace {stage}: tables, frontend bucket + CloudFront, artifacts "
-                       "bucket, secrets. Generated by `python -m infra.template`; do not edit.",
+                       "bucket, secrets, the plugins' network and permissions boundary. Generated by "
+                       "`python -m infra.template`; do not edit.",
+        "Parameters": PARAMETERS,
         "Resources": resources,
         "Outputs": outputs,
     }
@@ -291,6 +423,81 @@ def api_policy(stage: str) -> dict[str, Any]:
          # Secrets Manager appends '-' and 6 random characters to a secret's ARN.
          "Resource": [f"arn:aws:secretsmanager:*:*:secret:{SECRET_NAME.format(stage=stage, name=name)}-??????"
                       for name, _ in SECRETS.values()]},
+        *plugin_deployment_statements(stage),
+    ]}
+
+
+def plugin_deployment_statements(stage: str) -> list[dict[str, Any]]:
+    """What the API needs to run approved plugins (chalicelib/publishing/cloudformation.py): CloudFormation
+    creates a plugin stack's role, log group and function with the API's own credentials, so the API
+    may do exactly that, for ``mf-plugin-*`` of its stage only, and nothing that could give a plugin
+    more than the boundary: a role is created, or given a policy, only with the boundary attached; it
+    can be passed to Lambda only; its function must be in a VPC."""
+    stacks = STACK_PATTERN.format(stage=stage)  # the stack's and the role's name
+    roles = f"arn:aws:iam::*:role/{stacks}"
+    functions = f"arn:aws:lambda:*:*:function:{PLUGIN_FUNCTION_PATTERN.format(stage=stage)}"
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{PLUGIN_FUNCTION_PATTERN.format(stage=stage)}"
+    boundary = f"arn:aws:iam::*:policy/{BOUNDARY_POLICY.format(stage=stage)}"
+    return [
+        {"Sid": "PluginStacks", "Effect": "Allow",
+         "Action": ["cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+                    "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents"],
+         "Resource": f"arn:aws:cloudformation:*:*:stack/{stacks}/*"},
+        # Only with the platform's boundary: whatever policy the role gets, the boundary caps it.
+        # (AttachRolePolicy is not granted at all: plugin roles carry inline policies only.)
+        {"Sid": "PluginRolesOnlyWithTheBoundary", "Effect": "Allow",
+         "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+         "Resource": roles, "Condition": {"StringLike": {"iam:PermissionsBoundary": boundary}}},
+        {"Sid": "PluginRolesLifecycle", "Effect": "Allow",
+         "Action": ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole", "iam:TagRole", "iam:UntagRole", "iam:DeleteRole"],
+         "Resource": roles},
+        {"Sid": "PassPluginRolesToLambdaOnly", "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": roles,
+         "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}},
+        {"Sid": "PluginFunctionsOnlyInAVpc", "Effect": "Allow",
+         "Action": ["lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"], "Resource": functions,
+         "Condition": {"Null": {"lambda:VpcIds": "false"}}},
+        {"Sid": "PluginFunctionsLifecycle", "Effect": "Allow",
+         # Reads included: CloudFormation's Lambda resource handler reads these after each change.
+         "Action": ["lambda:UpdateFunctionCode", "lambda:DeleteFunction", "lambda:GetFunction",
+                    "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
+                    "lambda:GetFunctionConcurrency", "lambda:GetFunctionRecursionConfig",
+                    "lambda:GetRuntimeManagementConfig", "lambda:TagResource", "lambda:UntagResource",
+                    "lambda:ListTags"],
+         "Resource": functions},
+        {"Sid": "PluginSdkLayer", "Effect": "Allow", "Action": ["lambda:GetLayerVersion"],
+         "Resource": f"arn:aws:lambda:*:*:layer:{SDK_LAYER.format(stage=stage)}:*"},
+        {"Sid": "PluginLogGroups", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
+                    "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup",
+                    "logs:ListTagsForResource"],
+         "Resource": [log_group, f"{log_group}:*"]},
+        # Read-only calls IAM cannot scope to a resource (they accept only "*"): Lambda checks a
+        # function's subnets and security groups with the caller's rights, CloudFormation waits on
+        # its network interfaces and reads log groups, the deployer finds the newest SDK layer.
+        {"Sid": "UnscopableReads", "Effect": "Allow",
+         "Action": ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
+                    "ec2:DescribeNetworkInterfaces", "logs:DescribeLogGroups", "lambda:ListLayerVersions"],
+         "Resource": "*"},
+    ]
+
+
+def checks_policy(stage: str) -> dict[str, Any]:
+    """The ``submission_checks`` function runs submitted code: it holds nothing worth taking. Its log
+    group, and the network interfaces Lambda makes for it in the private subnets. The package and
+    the results go through URLs the API signs per submission (chalicelib/publishing/remote_checks.py)."""
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{APP_NAME}-{stage}-{CHECKS_FUNCTION}"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OwnLogGroup", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [log_group, f"{log_group}:*"]},
+        # Lambda developer guide: DeleteNetworkInterface needs every interface of the account/region
+        # (written "arn:aws:ec2:<region>:<account>:*/*"; the file takes no intrinsics, so wildcards),
+        # DescribeNetworkInterfaces only works on "*".
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": list(ENI_ACTIONS),
+         "Resource": "arn:aws:ec2:*:*:*/*"},
+        {"Sid": "VpcNetworkInterfacesDescribe", "Effect": "Allow", "Action": list(ENI_DESCRIBE_ACTIONS),
+         "Resource": "*"},
     ]}
 
 
@@ -315,9 +522,13 @@ def _gateway_answer(status: int, code: str, message: str) -> dict[str, Any]:
             "responseParameters": {"gatewayresponse.header.X-Request-Id": "context.requestId"}}
 
 
-def api_merge_template() -> dict[str, Any]:
+def api_merge_template(stage: str) -> dict[str, Any]:
     """Merged into the API's ``chalice package`` output (``--merge-template``): API Gateway's own
-    answers as the app gives its own (the local server answers the same way, devstack.server)."""
+    answers as the app gives its own (the local server answers the same way, devstack.server);
+    the functions the API invokes by name named so (CloudFormation would call them
+    ``<stack>-<LogicalId>-<random>``); the checks function in the private subnets, behind the
+    security group whose only way out is S3, and never retried (a retry would run the same
+    submitted code again, after its signed URLs may have expired)."""
     responses = {
         "MISSING_AUTHENTICATION_TOKEN": _gateway_answer(
             404, "route_not_found", '"no route matches $context.httpMethod $context.path"'),
@@ -326,8 +537,23 @@ def api_merge_template() -> dict[str, Any]:
     }
     for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
         del responses[kind]["statusCode"]  # keep the status API Gateway chose (413, 429, 504, ...)
-    return {"Resources": {"RestAPI": {"Properties": {"DefinitionBody": {
-        "x-amazon-apigateway-gateway-responses": responses}}}}}
+    resources: dict[str, Any] = {"RestAPI": {"Properties": {"DefinitionBody": {
+        "x-amazon-apigateway-gateway-responses": responses}}}}
+    for name in INVOKED_FUNCTIONS:
+        resources[_chalice_logical_id(name)] = {"Properties": {"FunctionName": f"{APP_NAME}-{stage}-{name}"}}
+    checks = resources[_chalice_logical_id(CHECKS_FUNCTION)]["Properties"]
+    checks["VpcConfig"] = {
+        "SubnetIds": {"Fn::Split": [",", {"Fn::ImportValue": EXPORT_SUBNETS.format(stage=stage)}]},
+        "SecurityGroupIds": [{"Fn::ImportValue": EXPORT_CHECKS_SECURITY_GROUP.format(stage=stage)}]}
+    resources["SubmissionChecksEventInvokeConfig"] = {"Type": "AWS::Lambda::EventInvokeConfig", "Properties": {
+        "FunctionName": {"Ref": _chalice_logical_id(CHECKS_FUNCTION)}, "Qualifier": "$LATEST",
+        "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 600}}
+    return {"Resources": resources}
+
+
+def _chalice_logical_id(function: str) -> str:
+    """What `chalice package` names a function's resource: ``submission_checks`` -> ``SubmissionChecks``."""
+    return "".join(part.capitalize() for part in function.split("_"))
 
 
 # -- modes -----------------------------------------------------------------------------
@@ -339,7 +565,8 @@ def _json(document: Any) -> str:
 def generated_files(stage: str) -> dict[Path, str]:
     return {TEMPLATE_DIR / f"marketplace-{stage}.json": _json(template(stage)),
             CHALICE_DIR / f"policy-{stage}.json": _json(api_policy(stage)),
-            CHALICE_DIR / f"merge-template-{stage}.json": _json(api_merge_template())}
+            CHALICE_DIR / f"policy-checks-{stage}.json": _json(checks_policy(stage)),
+            CHALICE_DIR / f"merge-template-{stage}.json": _json(api_merge_template(stage))}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,25 @@
-"""The ``auth`` table: users, e-mail uniqueness guards, API keys and their hash lookups."""
+"""The ``auth`` table: users, e-mail uniqueness guards, API keys and their hash lookups.
+
+GSI ``user_directory`` (sparse: only user items carry ``dir_pk``): every user by e-mail, for the
+admins' list and e-mail prefix search as one key-condition query (``begins_with`` on ``dir_sk``).
+"""
 from __future__ import annotations
 
-from pynamodb.attributes import DiscriminatorAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (DiscriminatorAttribute, ListAttribute, UnicodeAttribute,
+                                 UTCDateTimeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+
+DIRECTORY_PARTITION = "USERS"
+
+
+class UserDirectoryIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "user_directory"
+        projection = AllProjection()
+
+    dir_pk = UnicodeAttribute(hash_key=True)
+    dir_sk = UnicodeAttribute(range_key=True)  # the e-mail (lower case)
 
 
 class AuthTable(Model):
@@ -13,6 +30,7 @@ class AuthTable(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     kind = DiscriminatorAttribute()
+    user_directory = UserDirectoryIndex()
 
 
 class UserRecord(AuthTable, discriminator="user"):
@@ -21,6 +39,11 @@ class UserRecord(AuthTable, discriminator="user"):
     password_hash = UnicodeAttribute()
     role = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    disabled_at = UTCDateTimeAttribute(null=True)
+    disabled_reason = UnicodeAttribute(null=True)
+    not_valid_before = UTCDateTimeAttribute(null=True)
+    dir_pk = UnicodeAttribute(null=True)  # null only on users written before the directory existed
+    dir_sk = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(user_id: str) -> tuple[str, str]:
@@ -47,6 +70,10 @@ class ApiKeyRecord(AuthTable, discriminator="api_key"):
     created_at = UTCDateTimeAttribute()
     last_used_at = UTCDateTimeAttribute(null=True)
     revoked_at = UTCDateTimeAttribute(null=True)
+    # Null on keys made before scopes existed: they carry their mode's default scopes.
+    scopes = ListAttribute(of=UnicodeAttribute, null=True)
+    plugins = ListAttribute(of=UnicodeAttribute, null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(user_id: str, key_id: str) -> tuple[str, str]:
@@ -54,11 +81,15 @@ class ApiKeyRecord(AuthTable, discriminator="api_key"):
 
 
 class KeyLookupRecord(AuthTable, discriminator="key_lookup"):
-    """Hash -> owner. Deleted on revocation, so a lookup miss means 'not a live key'."""
+    """Hash -> owner and what the key may do (one read per authentication). Deleted on
+    revocation, so a lookup miss means 'not a live key'."""
 
     user_id = UnicodeAttribute()
     key_id = UnicodeAttribute()
     mode = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute, null=True)
+    plugins = ListAttribute(of=UnicodeAttribute, null=True)
+    expires_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(key_hash: str) -> tuple[str, str]:

@@ -26,6 +26,8 @@ class TokenIssuer:
         claims = {
             "sub": user_id, "role": role, "iss": self._issuer, "aud": self._audience,
             "iat": epoch_seconds(now), "exp": epoch_seconds(expires), "jti": new_id("tok"),
+            # To the millisecond: a session is refused if issued before its account's not-valid-before.
+            "iat_ms": int(now.timestamp() * 1000),
         }
         import jwt  # here, not at import: API-key calls (the gateway's) never load PyJWT and cryptography
 

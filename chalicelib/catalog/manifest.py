@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import semver
+from mocklib_plugin_sdk.manifest import NAME_PATTERN as SDK_NAME_PATTERN
 
 from chalicelib.catalog.pricing import MODELS, PLAN_SCHEMA, check_plans
 from chalicelib.core.errors import InvalidInputError
@@ -32,7 +33,7 @@ CREDENTIAL_CARRIERS = ("bearer", "token", "basic", "x-api-key", "header")
 SEMVER_PATTERN = (r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                   r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
                   r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
+NAME_PATTERN = SDK_NAME_PATTERN.pattern  # one rule, the SDK's: a plugin checked there is checked the same here
 # Static path segments that sit where a plugin name would: /plugins/installed/..., /licenses/verify.
 RESERVED_NAMES = frozenset({"install", "installed", "uninstall", "verify", "revoke"})
 LAMBDA_MEMORY_MB = (128, 10_240)

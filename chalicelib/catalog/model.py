@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 PLUGIN_STATUSES = ("draft", "pending_review", "active", "suspended")
-VERSION_STATUSES = ("draft", "pending_review", "published", "rejected")
+VERSION_STATUSES = ("draft", "pending_review", "approved", "published", "deploy_failed", "rejected")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Plugin status: draft -> pending_review -> active -> suspended (and back to active).
 Version status: draft -> pending_review -> published | rejected (rejected may be fixed and
-resubmitted). A published version never changes again.
+resubmitted). A version that runs a submitted package is published only once its function is
+live: pending_review -> approved (reviewed; being deployed) -> published | deploy_failed
+(which, like rejected, may be submitted again). A published version never changes again.
 """
 from __future__ import annotations
 
@@ -65,6 +67,10 @@ def owner_view(plugin: Plugin, versions: list[Version]) -> dict[str, Any]:
             "versions": [version_view(v, full=True) for v in _newest_first(versions)]}
 
 
+# A version in these states may take a new manifest (or package) and be submitted again.
+RESUBMITTABLE = ("draft", "rejected", "deploy_failed")
+
+
 def _newest_first(versions: list[Version]) -> list[Version]:
     return sorted(versions, key=lambda v: _semver(v.version), reverse=True)
 
@@ -120,6 +126,9 @@ class CatalogService:
         if not versions:
             raise NotFoundError(f"plugin '{name}' has no published version", code="plugin_not_found")
         return dict(versions[0].manifest["pricing"])
+
+    def versions_with_status(self, name: str, status: str) -> list[Version]:
+        return _newest_first([v for v in self._repo.list_versions(name) if v.status == status])
 
     def published_versions(self, name: str) -> list[Version]:
         return _newest_first([v for v in self._repo.list_versions(name) if v.status == "published"])
@@ -196,7 +205,7 @@ class CatalogService:
         if existing is None:
             self._check_new_version(manifest.name, manifest)
             return "add"
-        if existing.status not in ("draft", "rejected"):
+        if existing.status not in RESUBMITTABLE:
             raise ConflictError(f"version {manifest.version} is already {existing.status}",
                                 code="version_not_submittable")
         return "update"
@@ -217,7 +226,7 @@ class CatalogService:
                        submission_id: str | None = None) -> dict[str, Any]:
         self._owned(principal, name)
         current = self.get_version(name, version)
-        if current.status not in ("draft", "rejected"):
+        if current.status not in RESUBMITTABLE:
             raise ConflictError(f"version {version} is {current.status} and can no longer change",
                                 code="version_immutable")
         manifest = parse_manifest(document)
@@ -231,7 +240,7 @@ class CatalogService:
     def submit_version(self, principal: Principal, name: str, version: str) -> dict[str, Any]:
         plugin = self._owned(principal, name)
         current = self.get_version(name, version)
-        if current.status not in ("draft", "rejected"):
+        if current.status not in RESUBMITTABLE:
             raise ConflictError(f"version {version} is already {current.status}", code="version_not_submittable")
         now = self._clock.now()
         submitted = replace(current, status="pending_review", submitted_at=now, review_reason=None)
@@ -256,13 +265,58 @@ class CatalogService:
         return {"versions": [{"plugin": v.name, **version_view(v, full=True)} for v in pending]}
 
     def approve_version(self, admin: Principal, name: str, version: str) -> dict[str, Any]:
+        """Review and publish at once: for versions whose code needs no deployment (first-party
+        plugins the platform deploys itself). A submitted package goes through accept_version."""
+        return self._publish(name, version, expected="pending_review", reviewer=admin.user_id)
+
+    def accept_version(self, admin: Principal, name: str, version: str) -> dict[str, Any]:
+        """Reviewed and approved; not published until its function is live (publish_version)."""
         plugin = self.get_plugin(name)
+        current = self._expect(name, version, "pending_review")
+        accepted = replace(current, status="approved", reviewed_by=admin.user_id)
+        self._repo.save_version_and_plugin(accepted, replace(plugin, updated_at=self._clock.now()),
+                                           expected_version_status="pending_review",
+                                           expected_plugin_status=plugin.status)
+        return {"plugin": name, "plugin_status": plugin.status, **version_view(accepted, full=False)}
+
+    def publish_version(self, name: str, version: str) -> dict[str, Any]:
+        """An approved version whose function is live enters the catalog."""
+        current = self._expect(name, version, "approved")
+        return self._publish(name, version, expected="approved", reviewer=current.reviewed_by)
+
+    def version_deploy_failed(self, name: str, version: str, reason: str) -> dict[str, Any]:
+        """An approved version could not be deployed: the previous one keeps serving; the
+        developer may submit it again. A plugin never published goes back to draft."""
+        plugin = self.get_plugin(name)
+        current = self._expect(name, version, "approved")
+        failed = replace(current, status="deploy_failed", review_reason=reason)
+        status, status_reason = plugin.status, plugin.status_reason
+        if plugin.status == "pending_review":
+            status, status_reason = "draft", reason
+        self._repo.save_version_and_plugin(
+            failed, replace(plugin, status=status, status_reason=status_reason, updated_at=self._clock.now()),
+            expected_version_status="approved", expected_plugin_status=plugin.status)
+        return {"plugin": name, "plugin_status": status, **version_view(failed, full=True)}
+
+    def retry_deployment(self, name: str, version: str) -> dict[str, Any]:
+        """An admin deploys a version whose deployment failed again (it was reviewed already)."""
+        current = self._expect(name, version, "deploy_failed")
+        retried = replace(current, status="approved", review_reason=None)
+        self._repo.save_version(retried, expected_status="deploy_failed")
+        return version_view(retried, full=True)
+
+    def _expect(self, name: str, version: str, status: str) -> Version:
         current = self.get_version(name, version)
-        if current.status != "pending_review":
-            raise ConflictError(f"version {version} is {current.status}, not pending review",
-                                code="version_not_pending")
+        if current.status != status:
+            raise ConflictError(f"version {version} is {current.status}, not {status.replace('_', ' ')}",
+                                code="version_not_pending" if status == "pending_review" else "invalid_version_status")
+        return current
+
+    def _publish(self, name: str, version: str, *, expected: str, reviewer: str | None) -> dict[str, Any]:
+        plugin = self.get_plugin(name)
+        current = self._expect(name, version, expected)
         now = self._clock.now()
-        approved = replace(current, status="published", published_at=now, reviewed_by=admin.user_id)
+        approved = replace(current, status="published", published_at=now, reviewed_by=reviewer)
         published = [*self.published_versions(name), approved]
         latest = max(published, key=lambda v: _semver(v.version))
         doc, pricing = latest.manifest, latest.manifest["pricing"]
@@ -280,7 +334,7 @@ class CatalogService:
             latest_by_major=by_major, published_at=plugin.published_at or now, updated_at=now,
             auth_header=(doc.get("auth") or {}).get("header"),
         )
-        self._repo.save_version_and_plugin(approved, updated, expected_version_status="pending_review",
+        self._repo.save_version_and_plugin(approved, updated, expected_version_status=expected,
                                            expected_plugin_status=plugin.status)
         self._index.invalidate()
         return {"plugin": name, "plugin_status": updated.status, **version_view(approved, full=False)}

@@ -36,6 +36,20 @@ def _parse_licence_keys(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(keys)
 
 
+def _plugin_deployer(raw: str, artifact_store: str) -> str:
+    """Where approved plugin versions are deployed; by default what the artifact store implies."""
+    deployer = raw or ("local" if artifact_store.startswith("dir:") else
+                       "cloudformation" if artifact_store.startswith("s3://") else "")
+    if deployer == "local" and not artifact_store.startswith("dir:"):
+        raise ConfigurationError("MF_PLUGIN_DEPLOYER=local needs MF_ARTIFACT_STORE=dir:/path")
+    if deployer == "cloudformation" and not artifact_store.startswith("s3://"):
+        raise ConfigurationError("MF_PLUGIN_DEPLOYER=cloudformation needs MF_ARTIFACT_STORE=s3://bucket/prefix "
+                                 "(CloudFormation reads the function's code from S3)")
+    if deployer not in ("", "local", "cloudformation"):
+        raise ConfigurationError("MF_PLUGIN_DEPLOYER must be local or cloudformation")
+    return deployer
+
+
 def _signing_key(raw: str) -> str:
     if raw and len(raw) < 32:
         raise ConfigurationError("MF_WEBHOOK_SIGNING_KEY must be at least 32 characters")
@@ -71,6 +85,9 @@ class Settings:
     licence_keys: tuple[tuple[str, str], ...]  # (kid, PEM private key); empty: licences cannot be issued
     artifact_store: str  # submitted plugin packages: "dir:/path" (local stack) | "s3://bucket/prefix"; empty: refused
     checks_dispatch: str  # publishing checks: "inline" (tests) | "thread" (local stack) | "lambda" (async invoke)
+    # Approved versions: "local" (extracted for the local runtime) | "cloudformation" (a stack per plugin
+    # major in AWS); empty with no artifact store (publishing refused). Default: what the store implies.
+    plugin_deployer: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,4 +125,6 @@ class Settings:
             licence_keys=_parse_licence_keys(environ.get("MF_LICENSE_KEYS", "")),
             artifact_store=environ.get("MF_ARTIFACT_STORE", ""),
             checks_dispatch=environ.get("MF_CHECKS_DISPATCH", "lambda"),
+            plugin_deployer=_plugin_deployer(environ.get("MF_PLUGIN_DEPLOYER", ""),
+                                             environ.get("MF_ARTIFACT_STORE", "")),
         )

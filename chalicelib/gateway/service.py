@@ -136,7 +136,8 @@ class GatewayService:
         if extracted.conflicting:
             raise UnauthenticatedError("the request carries two different marketplace API keys; send one",
                                        code="conflicting_credentials")
-        principal = self._auth.authenticate_key(extracted.credential)
+        principal = self._auth.authenticate_key(extracted.credential)  # refuses an expired key
+        principal.require_gateway(call.plugin)  # its scopes and plugins: refused before anything runs or counts
         entitlement = self._entitlements.resolve(principal.user_id, call.plugin, int(match.group(1)))
         decision = self._limiter.check(f"gw#{principal.user_id}#{call.plugin}", entitlement.rate_limit)
         if not decision.allowed:

@@ -39,12 +39,12 @@ def revoke(req: ApiRequest) -> dict[str, Any]:
     return container().licensing.revoke(req.caller, body["license_id"], body["reason"])
 
 
-@api.route("/licenses", auth="user", summary="Your licences, newest first, with their status")
+@api.route("/licenses", auth="user", scope="licenses:read", summary="Your licences, newest first, with their status")
 def licences(req: ApiRequest) -> dict[str, Any]:
     return container().licensing.list(req.caller.user_id)
 
 
-@api.route("/licenses/{plugin}", auth="user", raises=(NotFoundError,),
+@api.route("/licenses/{plugin}", auth="user", scope="licenses:read", raises=(NotFoundError,),
            summary="Your current licence for a plugin (a signed JWT of your tier, features and limits), "
                    "issued on demand")
 def current(req: ApiRequest, plugin: str) -> dict[str, Any]:

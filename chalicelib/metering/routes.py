@@ -22,7 +22,7 @@ def _month(value: str, name: str) -> str:
     return value
 
 
-@api.route("/usage/stats", auth="user", query=("period",), raises=(InvalidInputError,),
+@api.route("/usage/stats", auth="user", scope="usage:read", query=("period",), raises=(InvalidInputError,),
            summary="This month's (or ?period=YYYY-MM) usage per installed plugin with the plan's quota and what remains")
 def usage_stats(req: ApiRequest) -> dict[str, Any]:
     c, user = container(), req.caller.user_id
@@ -32,7 +32,7 @@ def usage_stats(req: ApiRequest) -> dict[str, Any]:
                             quota_used=lambda plugin: c.quotas.used(user, plugin, month))
 
 
-@api.route("/usage", auth="user", query=("month",), raises=(InvalidInputError,),
+@api.route("/usage", auth="user", scope="usage:read", query=("month",), raises=(InvalidInputError,),
            summary="Your calls this month (or ?month=YYYY-MM) per installed plugin, live and sandbox")
 def usage(req: ApiRequest) -> dict[str, Any]:
     month = _month(req.query.get("month") or month_key(container().clock.now()), "month")

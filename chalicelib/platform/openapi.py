@@ -96,6 +96,8 @@ def _operation(doc: RouteDoc) -> dict[str, Any]:
     if doc.auth:
         op["security"] = [{"bearer": []}, {"apiKey": []}]
         op["x-required-role"] = doc.auth
+        # What an API key needs to call it; without it, only a signed-in session may.
+        op["x-key-scope"] = doc.scope
     return op
 
 

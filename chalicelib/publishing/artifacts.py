@@ -1,23 +1,28 @@
-"""Where submitted packages are kept, and how an approved one is deployed.
+"""Where submitted packages (and what is derived from them) are kept.
 
-* ``ArtifactStore``: the package bytes, by key. ``dir:/path`` on the local stack, ``s3://bucket/prefix``
-  in AWS (the artifacts bucket from infra/).
-* ``LocalDeployer``: the local runtime runs an approved package from ``<root>/<plugin>/<version>/``,
-  extracted once, atomically (a temporary folder renamed into place), so a half-extracted
-  package is never run and deploying twice is a no-op.
+``ArtifactStore`` is the port: bytes by key. ``dir:/path`` on the local stack (``DirectoryStore``),
+``s3://bucket/prefix`` in AWS (``S3Store``, the artifacts bucket from infra/). Keys in use:
+
+* ``<plugin>/<version>/<submission>.zip``: the package as submitted (evidence: never rewritten);
+* ``results/<submission>.json``: what the checks function reported (hostile data, read bounded);
+* ``deployments/<plugin>/<version>/<submission>.zip``: the Lambda code built from the package.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from mocklib_plugin_sdk.packaging import extract_package
-
 from chalicelib.core.errors import ConfigurationError
+
+
+class ArtifactError(Exception):
+    """The store could not be read or written (the vendor's error is its ``__cause__``)."""
+
+
+class ArtifactTooLarge(ArtifactError):
+    pass
 
 
 class ArtifactStore(ABC):
@@ -26,6 +31,11 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def get(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def find(self, key: str, *, max_bytes: int) -> bytes | None:
+        """The object at ``key``, None if there is none; ArtifactTooLarge past ``max_bytes``
+        (checked before reading: the object may have been written by untrusted code)."""
 
 
 class DirectoryStore(ArtifactStore):
@@ -48,22 +58,64 @@ class DirectoryStore(ArtifactStore):
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
+    def find(self, key: str, *, max_bytes: int) -> bytes | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        if path.stat().st_size > max_bytes:
+            raise ArtifactTooLarge(f"{key} is over {max_bytes} bytes")
+        return path.read_bytes()
+
 
 class S3Store(ArtifactStore):
     def __init__(self, client: Any, bucket: str, prefix: str) -> None:
         self._client = client
-        self._bucket = bucket
+        self.bucket = bucket
         self._prefix = prefix.strip("/")
 
-    def _key(self, key: str) -> str:
+    def object_key(self, key: str) -> str:
         return f"{self._prefix}/{key}" if self._prefix else key
 
     def put(self, key: str, data: bytes) -> None:
-        self._client.put_object(Bucket=self._bucket, Key=self._key(key), Body=data,
-                                ContentType="application/zip", ServerSideEncryption="AES256")
+        content_type = "application/json" if key.endswith(".json") else "application/zip"
+        self._client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data,
+                                ContentType=content_type, ServerSideEncryption="AES256")
 
     def get(self, key: str) -> bytes:
-        return bytes(self._client.get_object(Bucket=self._bucket, Key=self._key(key))["Body"].read())
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return bytes(self._client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read())
+        except (BotoCoreError, ClientError) as exc:
+            raise ArtifactError(f"cannot read {key}: {exc}") from exc
+
+    def find(self, key: str, *, max_bytes: int) -> bytes | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            if int(head["ContentLength"]) > max_bytes:
+                raise ArtifactTooLarge(f"{key} is {head['ContentLength']} bytes; at most {max_bytes} are read")
+            # The version read is the version measured: a writer cannot swap in a larger one meanwhile.
+            version = {"VersionId": head["VersionId"]} if head.get("VersionId") else {}
+            body = self._client.get_object(Bucket=self.bucket, Key=self.object_key(key), **version)["Body"]
+            data = bytes(body.read(max_bytes + 1))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise ArtifactError(f"cannot read {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise ArtifactError(f"cannot read {key}: {exc}") from exc
+        if len(data) > max_bytes:
+            raise ArtifactTooLarge(f"{key} is over {max_bytes} bytes")
+        return data
+
+    def presigned(self, method: str, key: str, *, seconds: int) -> str:
+        """A URL that allows exactly one operation on exactly one object, signed by this role:
+        what the checks function gets instead of any permission of its own."""
+        operation = {"GET": "get_object", "PUT": "put_object"}[method]
+        return str(self._client.generate_presigned_url(
+            operation, Params={"Bucket": self.bucket, "Key": self.object_key(key)}, ExpiresIn=seconds))
 
 
 def open_store(spec: str, region: str) -> ArtifactStore:
@@ -71,27 +123,10 @@ def open_store(spec: str, region: str) -> ArtifactStore:
         return DirectoryStore(Path(spec[4:]))
     if spec.startswith("s3://"):
         import boto3
+        from botocore.config import Config
 
         bucket, _, prefix = spec[5:].partition("/")
-        return S3Store(boto3.client("s3", region_name=region), bucket, prefix)
+        # SigV4 on the regional endpoint: presigned URLs must work through the VPC's S3 gateway endpoint.
+        config = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
+        return S3Store(boto3.client("s3", region_name=region, config=config), bucket, prefix)
     raise ConfigurationError("MF_ARTIFACT_STORE must be 'dir:/path' or 's3://bucket/prefix'")
-
-
-class LocalDeployer:
-    def __init__(self, root: Path) -> None:
-        self.root = str(root)
-
-    def deploy(self, plugin: str, version: str, package: bytes) -> None:
-        target = Path(self.root) / plugin / version
-        if target.exists():
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
-        try:
-            extract_package(package, staging)
-            staging.rename(target)
-        except OSError:
-            if not target.exists():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)

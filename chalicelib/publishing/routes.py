@@ -6,9 +6,9 @@ from chalice import Blueprint
 
 from chalicelib.catalog.schemas import REASON
 from chalicelib.core.errors import (ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError,
-                                    PermissionDeniedError)
+                                    PermissionDeniedError, UpstreamUnavailableError)
 from chalicelib.http import Api, ApiRequest
-from chalicelib.publishing.service import MAX_BODY_BYTES, REVIEW_NOTES, SUBMIT
+from chalicelib.publishing.service import MAX_BODY_BYTES, REVIEW_NOTES, SUBMIT, UNDEPLOY
 from chalicelib.wiring import container
 
 bp = Blueprint(__name__)
@@ -18,7 +18,7 @@ api = Api(bp, tag="publishing")
 # --- developer -----------------------------------------------------------------------------
 @api.route("/developer/submissions", methods=("POST",), auth="developer", body=SUBMIT, status=202,
            max_body=MAX_BODY_BYTES, raises=(PayloadTooLargeError, InvalidInputError, PermissionDeniedError,
-                                            ConflictError),
+                                            ConflictError, UpstreamUnavailableError),  # 503 sandbox_unavailable
            summary="Submit a plugin package (zip, base64) for automated checks and review")
 def submit(req: ApiRequest) -> dict[str, Any]:
     return container().publishing.submit(req.caller, req.json(SUBMIT))
@@ -51,7 +51,7 @@ def review_queue(req: ApiRequest) -> dict[str, Any]:
 
 @api.route("/admin/plugins/{name}/versions/{version}/approve", methods=("POST",), auth="admin", body=REVIEW_NOTES,
            raises=(NotFoundError, ConflictError),
-           summary="Approve a version: deploy its package and publish it")
+           summary="Approve a version: deploy its package; it is published once its function is live")
 def approve(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
     notes = req.json(REVIEW_NOTES).get("notes") if req.raw.raw_body else None
     return container().publishing.approve(req.caller, name, version, notes)
@@ -62,3 +62,17 @@ def approve(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
            summary="Reject a version with the reason the developer will read")
 def reject(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
     return container().publishing.reject(req.caller, name, version, req.json(REASON)["reason"])
+
+
+@api.route("/admin/plugins/{name}/versions/{version}/undeploy", methods=("POST",), auth="admin", body=UNDEPLOY,
+           raises=(NotFoundError, ConflictError, UpstreamUnavailableError),
+           summary="Remove the function a suspended plugin's live version runs in (its major's stack)")
+def undeploy(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
+    return container().publishing.undeploy(req.caller, name, version, req.json(UNDEPLOY)["reason"])
+
+
+@api.route("/admin/plugins/{name}/versions/{version}/deploy", methods=("POST",), auth="admin",
+           raises=(NotFoundError, ConflictError),
+           summary="Deploy again a reviewed version whose deployment failed or whose function was removed")
+def redeploy(req: ApiRequest, name: str, version: str) -> dict[str, Any]:
+    return container().publishing.redeploy(req.caller, name, version)

@@ -214,7 +214,7 @@ class LogForwarder:
         if isinstance(sink, int):
             os.write(sink, data)
             return
-        binary = getattr(sink, "buffer", sink)  # a text stream's bytes underneath, or a binary file itself
+        binary: Any = getattr(sink, "buffer", sink)  # a text stream's bytes underneath, or a binary file itself
         try:
             binary.write(data)
         except TypeError:  # a text stream with no bytes underneath (a test's capture)

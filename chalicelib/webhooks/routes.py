@@ -21,29 +21,29 @@ SET_WEBHOOK = {
 }
 
 
-@api.route("/plugins/installed/{name}/webhook", methods=("PUT",), auth="user", body=SET_WEBHOOK,
+@api.route("/plugins/installed/{name}/webhook", methods=("PUT",), auth="user", scope="installs:write", body=SET_WEBHOOK,
            raises=(InvalidInputError, NotFoundError),
            summary="Set where the plugin's webhooks go; the signing secret is created once (or rotated)")
 def set_webhook(req: ApiRequest, name: str) -> dict[str, Any]:
     body = req.json(SET_WEBHOOK)
     if body["url"] is not None:
         check_destination(body["url"], allow_private=container().settings.webhooks_allow_private)
-    return container().installs.set_webhook(req.caller, name, url=body["url"],
+    return container().installs.set_webhook(req.caller, req.caller.require_plugin(name), url=body["url"],
                                             rotate_secret=body.get("rotate_secret", False))
 
 
-@api.route("/plugins/installed/{name}/webhook/deliveries", auth="user", raises=(NotFoundError,),
+@api.route("/plugins/installed/{name}/webhook/deliveries", auth="user", scope="webhooks:read", raises=(NotFoundError,),
            summary="The delivery log of the plugin's webhooks to you, newest first, with every attempt")
 def deliveries(req: ApiRequest, name: str) -> dict[str, Any]:
     container().installs.get_installed(req.caller, name)
     return container().webhooks.deliveries(req.caller.user_id, name)
 
 
-@api.route("/plugins/installed/{name}/webhook/test", methods=("POST",), auth="user", status=202,
+@api.route("/plugins/installed/{name}/webhook/test", methods=("POST",), auth="user", scope="installs:write", status=202,
            raises=(NotFoundError,),
            summary="Send a signed sample event to your webhook endpoint")
 def send_test(req: ApiRequest, name: str) -> dict[str, Any]:
-    install, version = container().installs.webhook_target(req.caller, name)
+    install, version = container().installs.webhook_target(req.caller, req.caller.require_plugin(name))
     sample = {"kind": "event", "event_type": "mockfactory.test", "payload": {"plugin": name, "version": version}}
     ids = container().webhooks.enqueue(Target.of(install, sandbox=False), [sample])
     return {"delivery_id": ids[0]}

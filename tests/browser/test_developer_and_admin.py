@@ -1,6 +1,7 @@
 """A developer's and an admin's stories in the browser, against the dev stack: an admin approves
 a submission from the review queue; a developer whose paid plugin was called sees the revenue
-on the dashboard, with the submission's check results."""
+on the dashboard, with the submission's check results; an admin finds a user, disables and
+re-enables them, changes their role and revokes their keys."""
 from __future__ import annotations
 
 import base64
@@ -76,7 +77,7 @@ def test_an_admin_approves_a_submission_from_the_review_queue(page: Page, stack:
 
     item.get_by_label("Review notes").fill("clean checks, approved from the browser")
     item.get_by_role("button", name=f"Approve {name} 1.0.0").click()
-    expect(page.get_by_role("status").filter(has_text=f"{name} 1.0.0 approved and published")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text=f"{name} 1.0.0 approved and live")).to_be_visible()
     expect(page.locator(f".review-item[data-plugin='{name}']")).to_have_count(0)
     audit = page.locator("#audit-table tbody tr", has_text=f"name={name}")
     expect(audit.first).to_contain_text("POST /admin/plugins/{name}/versions/{version}/approve")
@@ -152,3 +153,48 @@ def test_a_developer_sees_the_revenue_of_a_paid_plugin_on_the_dashboard(page: Pa
     submission.get_by_text("Check results (7/7 passed)").click()
     expect(submission.get_by_text("Tests", exact=True)).to_be_visible()
     screenshot(page, "developer-dashboard")
+
+
+def test_an_admin_finds_a_user_disables_re_enables_revokes_keys_and_changes_the_role(page: Page, stack: DevStack) -> None:
+    address = f"managed-{uuid.uuid4().hex[:8]}@example.com"
+    token = sign_up(stack, address)
+    key = requests.post(f"{stack.url}/keys", json={"name": "ci"}, headers=bearer(token), timeout=10).json()["api_key"]
+    assert requests.get(f"{stack.url}/usage", headers=bearer(key), timeout=10).status_code == 200
+
+    log_in(page, stack, str(stack.info["admin_email"]), str(stack.info["demo_password"]))
+    page.get_by_role("link", name="Admin").click()
+    expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    page.get_by_label("E-mail starts with").fill(address[:12].upper())
+    page.get_by_role("button", name="Search users").click()
+    row = page.locator(f"#users-table tr[data-email='{address}']")
+    expect(row).to_contain_text("active")
+    expect(page.locator("#users-table tbody tr")).to_have_count(1)
+    screenshot(page, "admin-users")
+
+    # Disabling needs a reason; the user's key and session stop working at once.
+    row.get_by_role("button", name=f"Disable {address}").click()
+    dialog = page.get_by_role("dialog", name=f"Disable {address}?")
+    dialog.get_by_label("Reason for the audit log").fill("chargeback fraud")
+    dialog.get_by_role("button", name="Disable").click()
+    expect(page.get_by_role("status").filter(has_text=f"{address} is disabled.")).to_be_visible()
+    expect(row.locator("[data-cell=status]")).to_have_text("disabled")
+    assert requests.get(f"{stack.url}/usage", headers=bearer(key), timeout=10).json()["code"] == "account_disabled"
+    assert requests.get(f"{stack.url}/keys", headers=bearer(token), timeout=10).json()["code"] == "account_disabled"
+    audit = page.locator("#audit-table tbody tr", has_text="/disable")
+    expect(audit.first).to_contain_text("chargeback fraud")
+
+    row.get_by_role("button", name=f"Enable {address}").click()
+    expect(row.locator("[data-cell=status]")).to_have_text("active")
+    assert requests.get(f"{stack.url}/usage", headers=bearer(key), timeout=10).status_code == 200
+    assert requests.get(f"{stack.url}/keys", headers=bearer(token), timeout=10).json()["code"] == "session_revoked"
+
+    row.get_by_label(f"Role of {address}", exact=True).select_option("developer")
+    row.get_by_role("button", name=f"Change the role of {address}").click()
+    expect(row.locator("[data-cell=role]")).to_have_text("developer")
+    expect(page.get_by_role("status").filter(has_text=f"{address} is now developer.")).to_be_visible()
+
+    row.get_by_role("button", name=f"Revoke the keys of {address}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke keys").click()
+    expect(page.get_by_role("status").filter(has_text=f"1 key of {address} revoked.")).to_be_visible()
+    assert requests.get(f"{stack.url}/usage", headers=bearer(key), timeout=10).json()["code"] == "invalid_api_key"
+    expect(page.locator("#audit-table tbody tr", has_text="/revoke-keys")).to_have_count(1)

@@ -1,6 +1,7 @@
 """A user's stories in the browser, against the dev stack: sign up and log in; browse, search
 with suggestions, filter and sort the catalog and open a plugin; install and configure a
-plugin; create, rotate and revoke an API key and see the calls made with it; test a webhook
+plugin; create, rotate and revoke an API key and see the calls made with it; create a restricted
+key (scopes, expiry, one plugin); become a developer on the same account; test a webhook
 endpoint; the catalog on a phone."""
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -240,6 +242,66 @@ def test_a_user_creates_a_key_calls_a_plugin_sees_the_usage_then_rotates_and_rev
     expect(page.locator("table.keys-table tbody tr", has_text="laptop").filter(has_text="active")).to_have_count(0)
     expect(page.locator("table.keys-table tbody tr", has_text="revoked")).to_have_count(2)
     assert call_echo(stack, rotated) == 401
+
+
+def test_a_user_creates_a_restricted_key_that_installs_one_plugin_and_cannot_manage_the_account(
+        page: Page, stack: DevStack) -> None:
+    address = email("restricted")
+    token = sign_up(stack, address)
+    log_in(page, stack, address)
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_text("— call installed plugins", exact=False)).to_be_visible()  # the scopes the API offers
+
+    page.get_by_label("Name").fill("ci-installer")
+    page.get_by_label("gateway", exact=True).check()
+    page.get_by_label("installs:write", exact=True).check()
+    page.get_by_label("Limit to plugins").fill("Echo!")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("alert")).to_contain_text("is not a plugin name")  # checked before any request
+    page.get_by_label("Limit to plugins").fill("echo")
+    expiry = (datetime.now(timezone.utc) + timedelta(days=30)).date()
+    page.get_by_label("Expires on").fill(expiry.isoformat())
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="Your new key")).to_be_visible()
+    expect(page.locator(".secret-panel")).to_contain_text("Scopes: gateway, installs:write · only echo · expires")
+    key = page.get_by_label("Key “ci-installer”").input_value()
+    row = page.locator("table.keys-table tbody tr", has_text="ci-installer")
+    expect(row.locator("[data-cell=scopes]")).to_contain_text("gateway")
+    expect(row.locator("[data-cell=scopes]")).to_contain_text("installs:write")
+    expect(row.locator("[data-cell=plugins]")).to_have_text("echo")
+    expect(row.locator("[data-cell=expires]")).not_to_have_text("never")
+    screenshot(page, "api-keys-restricted")
+
+    echo_permissions = ["licensing:read", "storage:read", "storage:write"]
+    installed = requests.post(f"{stack.url}/plugins/install", json={"plugin": "echo", "accept_permissions": echo_permissions},
+                              headers=bearer(key), timeout=10)
+    assert installed.status_code == 201, installed.text
+    assert call_echo(stack, key) == 200
+    other = requests.post(f"{stack.url}/plugins/install", json={"plugin": "twilio", "accept_permissions": TWILIO_PERMISSIONS},
+                          headers=bearer(key), timeout=10)
+    assert (other.status_code, other.json()["code"]) == (403, "plugin_not_allowed")
+    managing = requests.post(f"{stack.url}/keys", json={"name": "sneaky", "mode": "live"}, headers=bearer(key), timeout=10)
+    assert (managing.status_code, managing.json()["code"]) == (403, "insufficient_scope")
+    assert [k["name"] for k in requests.get(f"{stack.url}/keys", headers=bearer(token), timeout=10).json()["keys"]] \
+        == ["ci-installer"]
+
+
+def test_a_user_becomes_a_developer_on_the_same_account(page: Page, stack: DevStack) -> None:
+    address = email("maker")
+    sign_up(stack, address)
+    log_in(page, stack, address)
+    page.goto(f"{stack.frontend_url}/#/developer")
+    expect(page.get_by_text("This page is for developer accounts; you are signed in as user.")).to_be_visible()
+
+    page.goto(f"{stack.frontend_url}/#/signup")
+    expect(page.get_by_role("heading", name="Become a developer")).to_be_visible()
+    page.get_by_role("button", name="Become a developer").click()
+
+    expect(page.get_by_role("heading", name="Developer dashboard")).to_be_visible()
+    expect(page.get_by_text(f"{address} (developer)")).to_be_visible()
+    expect(page.get_by_role("link", name="Developer", exact=True)).to_be_visible()
+    login = requests.post(f"{stack.url}/auth/login", json={"email": address, "password": PASSWORD}, timeout=10)
+    assert login.json()["user"]["role"] == "developer"
 
 
 class Receiver:

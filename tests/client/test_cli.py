@@ -63,11 +63,11 @@ def test_keys_create_list_rotate_and_revoke(run, marketplace):
 
 def test_plugin_install_list_info_and_uninstall(run, marketplace):
     user = marketplace.new_account()
-    installed = run("plugin", "install", "stripe", key=user.test_key)
+    installed = run("plugin", "install", "stripe", token=user.token)
     assert installed.exit_code == 0, installed.output
     assert "Installed stripe 1.0.0" in installed.stdout and "/plugins/stripe/v1" in installed.stdout
 
-    listed = run("plugin", "list", key=user.test_key)
+    listed = run("plugin", "list", token=user.token)
     assert listed.exit_code == 0 and "stripe" in listed.stdout and "/plugins/stripe/v1" in listed.stdout
 
     info = run("plugin", "info", "stripe")
@@ -75,8 +75,8 @@ def test_plugin_install_list_info_and_uninstall(run, marketplace):
     assert "Stripe (stripe) 1.0.0" in info.stdout and "/customers/{customer_id}" in info.stdout
     assert "$0.005 per call after 1,000 free calls" in info.stdout
 
-    assert run("plugin", "uninstall", "stripe", key=user.test_key).exit_code == 0
-    assert "No plugins installed" in run("plugin", "list", key=user.test_key).stdout
+    assert run("plugin", "uninstall", "stripe", token=user.token).exit_code == 0
+    assert "No plugins installed" in run("plugin", "list", token=user.token).stdout
 
 
 def test_marketplace_search_browse_and_trending(run):
@@ -114,9 +114,9 @@ def test_payouts_show_the_developer_dashboard(run, marketplace):
 
 def test_errors_are_one_red_line_with_a_distinct_exit_code(run, marketplace, account, tmp_path):
     assert_error(run("plugin", "info", "no-such-plugin"), EXIT_NOT_FOUND, "plugin_not_found")
-    assert_error(run("plugin", "install", "stripe", "--version", "9", key=account.test_key), EXIT_NOT_FOUND,
+    assert_error(run("plugin", "install", "stripe", "--version", "9", token=account.token), EXIT_NOT_FOUND,
                  "version_not_found")
-    assert_error(run("keys", "revoke", "key_nope", key=account.test_key), EXIT_NOT_FOUND, "key_not_found")
+    assert_error(run("keys", "revoke", "key_nope", token=account.token), EXIT_NOT_FOUND, "key_not_found")
     assert_error(run("plugin", "list", key="mf_test_wrong"), EXIT_AUTH, "invalid_api_key")
     assert_error(run("plugin", "list"), EXIT_AUTH, "missing_credentials")
     with socket.socket() as probe:

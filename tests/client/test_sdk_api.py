@@ -12,13 +12,21 @@ from tests.client.conftest import ECHO_FREE_CALLS
 
 @pytest.fixture
 def mf(marketplace, account):
+    """The sandbox key alone, as in a CI config: it calls plugins and reads usage."""
     with MockFactory(account.test_key, api_url=marketplace.api_url, max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def session(marketplace, account):
+    """The key for plugin calls, the account's session for managing it."""
+    with MockFactory(account.test_key, token=account.token, api_url=marketplace.api_url, max_retries=0) as client:
         yield client
 
 
 def test_install_list_and_uninstall_a_plugin(marketplace):
     fresh = marketplace.new_account()
-    with MockFactory(fresh.test_key, api_url=marketplace.api_url) as mf:
+    with MockFactory(fresh.test_key, token=fresh.token, api_url=marketplace.api_url) as mf:
         assert mf.plugins.list_installed() == []
         installed = mf.plugins.install("stripe")
         assert (installed.plugin, installed.major, installed.base_path) == ("stripe", 1, "/plugins/stripe/v1")
@@ -29,9 +37,9 @@ def test_install_list_and_uninstall_a_plugin(marketplace):
         assert mf.plugins.list_installed() == []
 
 
-def test_install_without_consent_is_refused_with_the_permissions_needed(mf):
+def test_install_without_consent_is_refused_with_the_permissions_needed(session):
     with pytest.raises(InvalidRequestError) as refused:
-        mf.plugins.install("stripe", accept_permissions=[])
+        session.plugins.install("stripe", accept_permissions=[])
     assert refused.value.code == "consent_required"
     assert "webhooks:send" in refused.value.details["missing"]
 
@@ -97,18 +105,21 @@ def test_an_undeclared_resource_is_a_clear_error_listing_what_exists(mf):
         mf.echo.counter.update("x", a=1)
 
 
-def test_plugin_names_with_dashes_use_underscores(mf):
+def test_plugin_names_with_dashes_use_underscores(mf, session):
     with pytest.raises(NotFoundError) as missing:
-        mf.send_grid.mail.create()
+        session.send_grid.mail.create()
     assert missing.value.code == "plugin_not_installed" and "send-grid" in missing.value.message
+    with pytest.raises(NotFoundError) as unknown:  # a key that may not read installs looks in the catalog
+        mf.send_grid.mail.create()
+    assert unknown.value.code == "plugin_not_found" and "send-grid" in unknown.value.message
 
 
-def test_unknown_plugin_is_not_found(mf):
+def test_unknown_plugin_is_not_found(mf, session):
     with pytest.raises(NotFoundError) as missing:
         mf.plugins.info("no-such-plugin")
     assert missing.value.code == "plugin_not_found" and missing.value.request_id.startswith("req_")
     with pytest.raises(NotFoundError):
-        mf.plugins.install("no-such-plugin", accept_permissions=[])
+        session.plugins.install("no-such-plugin", accept_permissions=[])
 
 
 def test_a_bad_key_is_an_authentication_error(marketplace):
@@ -132,7 +143,7 @@ def test_conflicts_are_typed(marketplace, account):
     principal = Principal(user_id=account.user_id, role="user", via="jwt")
     for n in range(18):  # the fixture made two keys; at most 20 may be active
         marketplace.container.auth.create_key(principal, name=f"k{n}", mode="test")
-    with MockFactory(account.test_key, api_url=marketplace.api_url) as mf:
+    with MockFactory(account.test_key, token=account.token, api_url=marketplace.api_url) as mf:
         with pytest.raises(ConflictError) as refused:
             mf.keys.create("one too many")
     assert (refused.value.status, refused.value.code) == (409, "key_limit_reached")

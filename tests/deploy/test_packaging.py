@@ -18,13 +18,15 @@ from tests.deploy.conftest import API_STAGES, REPO, cfn_lint, functions_of, load
 
 SCHEDULES = {  # app.py, what the issue requires to be in the packaged template
     "WebhookRetries": "rate(1 minute)",
+    "PluginPipeline": "rate(1 minute)",
     "HourlyAggregation": "cron(5 * * * ? *)",
     "Payouts": "cron(0 0 1,15 * ? *)",
     "UsageInvoices": "cron(0 2 1 * ? *)",
 }
 LOGICAL_IDS = {"api_handler": "APIHandler", "webhook_dispatcher": "WebhookDispatcher",
                "submission_checks": "SubmissionChecks", "webhook_retries": "WebhookRetries",
-               "hourly_aggregation": "HourlyAggregation", "payouts": "Payouts", "usage_invoices": "UsageInvoices"}
+               "hourly_aggregation": "HourlyAggregation", "payouts": "Payouts", "usage_invoices": "UsageInvoices",
+               "plugin_pipeline": "PluginPipeline"}
 
 
 def _plugins(packages: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,12 +95,16 @@ def test_api_role_has_only_the_committed_policy(packages, stage):
     template = load_template(packages[f"api/{stage}"])
     roles = {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     functions = functions_of(template)
-    # With autogen_policy off Chalice gives each function its own role, all with the committed policy.
+    # With autogen_policy off Chalice gives each function its own role, all with the committed policy
+    # but the checks function's, which runs submitted code: its own (tests/deploy/test_boundary.py).
     assert {f["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(roles)
     committed = json.loads((REPO / ".chalice" / f"policy-{stage}.json").read_text())
-    for name, role in roles.items():
-        assert [p["PolicyDocument"] for p in role["Policies"]] == [committed], f"{name}: autogen_policy must stay off"
-        assert "ManagedPolicyArns" not in role
+    checks = json.loads((REPO / ".chalice" / f"policy-checks-{stage}.json").read_text())
+    for logical, function in functions.items():
+        name = function["Role"]["Fn::GetAtt"][0]
+        expected = checks if logical == "SubmissionChecks" else committed
+        assert [p["PolicyDocument"] for p in roles[name]["Policies"]] == [expected], f"{name}: autogen_policy stays off"
+        assert "ManagedPolicyArns" not in roles[name]
     environment = functions["APIHandler"]["Environment"]["Variables"]
     assert environment["MF_STAGE"] == stage
     assert environment["MF_JWT_KEYS_SECRET"] == f"mf/{stage}/jwt-keys"

@@ -72,14 +72,14 @@ def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: An
     assert info["demo_api_key"].startswith("mf_test_")
     http = requests.Session()
 
-    # a new user signs up, makes an API key, browses, installs echo with the key
+    # a new user signs up, makes a key that may install and call plugins, browses, installs echo with the key
     email, password = f"e2e-{uuid.uuid4().hex[:10]}@example.com", "e2e-password-123"
     signup = http.post(f"{stack.url}/auth/signup", json={"email": email, "password": password}, timeout=10)
     assert signup.status_code == 201, signup.text
     token = signup.json()["access_token"]
 
-    key = http.post(f"{stack.url}/keys", json={"name": "e2e", "mode": "test"}, headers=bearer(token),
-                    timeout=10)
+    key = http.post(f"{stack.url}/keys", json={"name": "e2e", "mode": "test", "scopes": ["gateway", "installs:write"]},
+                    headers=bearer(token), timeout=10)
     assert key.status_code == 201, key.text
     api_key = key.json()["api_key"]
 
@@ -115,10 +115,13 @@ def test_devstack_serves_the_marketplace_and_keeps_its_data(devstack_factory: An
     assert mine.status_code == 200, mine.text
     assert installed_names(mine.json()) == {"echo"}
 
-    # the seeded demo user has echo installed, and the printed demo key works
-    demo = http.get(f"{stack.url}/plugins/installed", headers=bearer(info["demo_api_key"]), timeout=10)
+    # the seeded demo user has echo installed, and the printed demo key calls it (and reads its usage)
+    demo = http.get(f"{stack.url}/plugins/installed", headers=bearer(info["demo_user_token"]), timeout=10)
     assert demo.status_code == 200, demo.text
     assert "echo" in installed_names(demo.json())
+    assert http.get(f"{stack.url}/usage", headers=bearer(info["demo_api_key"]), timeout=10).status_code == 200
+    managing = http.get(f"{stack.url}/plugins/installed", headers=bearer(info["demo_api_key"]), timeout=10)
+    assert (managing.status_code, managing.json()["code"]) == (403, "insufficient_scope")
     demo_call = http.get(f"{stack.url}/plugins/echo/v1/echo", headers=bearer(info["demo_api_key"]), timeout=30)
     assert demo_call.status_code == 200, demo_call.text
     assert int(demo_call.headers["X-MockFactory-Calls-This-Month"]) >= 1

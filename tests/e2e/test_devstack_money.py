@@ -28,8 +28,9 @@ from tests.e2e.stack import DevStack
 
 DELIVERY_TIMEOUT = 25  # the stand-in retries a failed delivery after 1, 2, 4 and 8 s
 WEBHOOK_PATH = "/billing/stripe/webhook"
-SCHEDULED = {"webhook_retries": "rate(1 minute)", "hourly_aggregation": "cron(5 * * * ? *)",
-             "payouts": "cron(0 0 1,15 * ? *)", "usage_invoices": "cron(0 2 1 * ? *)"}
+SCHEDULED = {"webhook_retries": "rate(1 minute)", "plugin_pipeline": "rate(1 minute)",
+             "hourly_aggregation": "cron(5 * * * ? *)", "payouts": "cron(0 0 1,15 * ? *)",
+             "usage_invoices": "cron(0 2 1 * ? *)"}
 PRICING = {"tier": "standard", "model": "freemium", "plans": [
     {"id": "free", "name": "Free", "kind": "free", "included_calls": 1000},
     {"id": "pro", "name": "Pro", "kind": "subscription", "price_cents": 9900, "interval": "month",

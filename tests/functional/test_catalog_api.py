@@ -82,10 +82,12 @@ def test_a_developer_creates_a_plugin_as_a_draft_with_one_draft_version(client, 
     assert own(client, dev, "echo")["status"] == "draft"
 
 
-def test_a_developer_api_key_may_create_plugins(client, dev):
-    key = post(client, "/keys", {"name": "ci"}, dev).json_body["api_key"]
+def test_a_developer_api_key_cannot_create_plugins_but_the_developers_session_can(client, dev):
+    key = post(client, "/keys", {"name": "ci", "scopes": ["gateway", "installs:write"]}, dev).json_body["api_key"]
 
-    assert create(client, key, manifest()).status_code == 201
+    expect_error(create(client, key, manifest()), 403, "insufficient_scope")  # developer actions take a session
+    assert catalog_rows() == []
+    assert create(client, dev, manifest()).status_code == 201
 
 
 def test_a_plain_user_cannot_create_plugins_and_nothing_is_written(client):
@@ -549,9 +551,8 @@ def test_a_developer_can_never_change_or_read_another_developers_plugin(client, 
     publish(client, dev, admin, manifest())
     post(client, "/developer/plugins/echo/versions", manifest(version="1.1.0"), dev)
     other = sign_up(client, "developer")["access_token"]
-    other_key = post(client, "/keys", {"name": "ci"}, other).json_body["api_key"]
 
-    for credential in (other, other_key):
+    for credential in (other,):
         expect_error(get(client, "/developer/plugins/echo", credential), 403, "not_plugin_owner")
         expect_error(post(client, "/developer/plugins/echo/versions", manifest(version="2.0.0"), credential),
                      403, "not_plugin_owner")

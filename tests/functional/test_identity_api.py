@@ -61,6 +61,12 @@ def create_key(client: Any, token: str, name: str = "ci", **extra: Any) -> Any:
     return post(client, "/keys", {"name": name, **extra}, token)
 
 
+def with_key(client: Any, raw: str) -> Any:
+    """A call a key may make by default: a test key reads usage (200); a live key is known but may
+    not (403 insufficient_scope); a revoked or unknown one is refused (401)."""
+    return get(client, "/usage", raw)
+
+
 # --- sign-up ------------------------------------------------------------------------------
 def test_sign_up_creates_a_user_and_returns_a_working_access_token(client):
     response = post(client, "/auth/signup", {"email": "ada@example.com", "password": PASSWORD})
@@ -310,6 +316,8 @@ def test_creating_a_key_shows_the_secret_once_with_a_test_prefix_by_default(clie
     assert key["name"] == "laptop" and key["mode"] == "test" and key["status"] == "active"
     assert key["key_id"].startswith("key_")
     assert key["last_used_at"] is None and key["revoked_at"] is None
+    assert key["scopes"] == ["gateway", "usage:read"]  # a sandbox key calls plugins and reads its usage
+    assert key["plugins"] is None and key["expires_at"] is None
 
 
 def test_a_live_key_has_the_live_prefix(client):
@@ -319,17 +327,18 @@ def test_a_live_key_has_the_live_prefix(client):
 
     assert key["api_key"].startswith("mf_live_") and key["mode"] == "live"
     assert key["prefix"] == key["api_key"][:12]
+    assert key["scopes"] == ["gateway"]  # a live key only calls plugins
 
 
-def test_a_key_authenticates_as_its_owner_via_bearer_or_x_api_key(client):
+def test_a_key_authenticates_via_bearer_or_x_api_key(client):
     account = sign_up(client)
     raw = create_key(client, account["access_token"]).json_body["api_key"]
 
-    bearer = me(client, raw)
-    header = client.http.get("/auth/me", headers={"X-Api-Key": raw})
+    bearer = with_key(client, raw)
+    header = client.http.get("/usage", headers={"X-Api-Key": raw})
 
-    assert bearer.status_code == 200 and bearer.json_body["user_id"] == account["user"]["user_id"]
-    assert header.status_code == 200 and header.json_body["user_id"] == account["user"]["user_id"]
+    assert bearer.status_code == 200 and header.status_code == 200, (bearer.body, header.body)
+    assert bearer.json_body == header.json_body == get(client, "/usage", account["access_token"]).json_body
 
 
 def test_listing_keys_shows_prefix_name_and_dates_but_never_the_secret_or_hash(client):
@@ -338,7 +347,7 @@ def test_listing_keys_shows_prefix_name_and_dates_but_never_the_secret_or_hash(c
     second = create_key(client, token, "second", mode="live").json_body
 
     before_use = get(client, "/keys", token)
-    assert me(client, first["api_key"]).status_code == 200
+    assert with_key(client, first["api_key"]).status_code == 200
     after_use = get(client, "/keys", token)
 
     assert before_use.status_code == 200, before_use.body
@@ -346,8 +355,8 @@ def test_listing_keys_shows_prefix_name_and_dates_but_never_the_secret_or_hash(c
     assert set(listed) == {first["key_id"], second["key_id"]}
     for created in (first, second):
         shown = listed[created["key_id"]]
-        assert set(shown) == {"key_id", "name", "prefix", "mode", "created_at", "last_used_at",
-                              "revoked_at", "status"}
+        assert set(shown) == {"key_id", "name", "prefix", "mode", "scopes", "plugins", "created_at",
+                              "last_used_at", "expires_at", "revoked_at", "status"}
         assert shown["prefix"] == created["prefix"] and shown["name"] == created["name"]
         assert shown["created_at"] == created["created_at"]
     text = before_use.body.decode() + after_use.body.decode()
@@ -379,6 +388,21 @@ def test_keys_are_listed_newest_first(client):
     pytest.param({"name": 7}, "validation_failed", id="name-not-a-string"),
     pytest.param({"name": "ci", "mode": "prod"}, "validation_failed", id="unknown-mode"),
     pytest.param({"name": "ci", "secret": "mine"}, "validation_failed", id="unknown-field"),
+    pytest.param({"name": "ci", "scopes": []}, "validation_failed", id="no-scopes"),
+    pytest.param({"name": "ci", "scopes": ["keys:write"]}, "validation_failed", id="unknown-scope"),
+    pytest.param({"name": "ci", "scopes": ["admin"]}, "validation_failed", id="admin-is-no-scope"),
+    pytest.param({"name": "ci", "scopes": ["gateway", "gateway"]}, "validation_failed", id="repeated-scope"),
+    pytest.param({"name": "ci", "scopes": "gateway"}, "validation_failed", id="scopes-not-a-list"),
+    pytest.param({"name": "ci", "plugins": []}, "validation_failed", id="no-plugins"),
+    pytest.param({"name": "ci", "plugins": ["Stripe!"]}, "validation_failed", id="bad-plugin-name"),
+    pytest.param({"name": "ci", "scopes": ["usage:read"], "plugins": ["echo"]}, "invalid_plugins",
+                 id="plugins-without-a-plugin-scope"),
+    pytest.param({"name": "ci", "expires_at": "tomorrow"}, "validation_failed", id="expiry-not-a-date"),
+    pytest.param({"name": "ci", "expires_at": "2001-01-01T00:00:00Z"}, "invalid_expiry", id="expiry-in-the-past"),
+    pytest.param({"name": "ci", "expires_at": "2030-02-30"}, "invalid_expiry", id="expiry-no-such-day"),
+    pytest.param({"name": "ci", "expires_at": "9999-12-31T23:59:59-23:59"}, "invalid_expiry",
+                 id="expiry-beyond-the-calendar"),
+    pytest.param({"name": "ci", "expires_at": "2999-01-01"}, "invalid_expiry", id="expiry-too-far"),
 ])
 def test_bad_key_input_is_a_400_and_creates_no_key(client, raw, code):
     token = sign_up(client)["access_token"]
@@ -402,7 +426,7 @@ def test_an_unknown_api_key_is_refused_with_invalid_api_key(client):
 def test_rotating_a_key_stops_the_old_secret_and_starts_a_new_one(client):
     token = sign_up(client)["access_token"]
     old = create_key(client, token, "deploy", mode="live").json_body
-    assert me(client, old["api_key"]).status_code == 200  # warm the key cache on purpose
+    assert with_key(client, old["api_key"]).status_code == 403  # known (cached now), just not allowed
 
     rotated = post(client, f"/keys/{old['key_id']}/rotate", None, token)
 
@@ -411,8 +435,9 @@ def test_rotating_a_key_stops_the_old_secret_and_starts_a_new_one(client):
     assert new["replaces"] == old["key_id"] and new["key_id"] != old["key_id"]
     assert new["api_key"].startswith("mf_live_") and new["api_key"] != old["api_key"]
     assert new["name"] == "deploy" and new["mode"] == "live"
-    expect_error(me(client, old["api_key"]), 401, "invalid_api_key")
-    assert me(client, new["api_key"]).status_code == 200
+    expect_error(with_key(client, old["api_key"]), 401, "invalid_api_key")
+    expect_error(with_key(client, new["api_key"]), 403, "insufficient_scope")
+    assert new["scopes"] == old["scopes"] == ["gateway"]
     statuses = {k["key_id"]: k["status"] for k in get(client, "/keys", token).json_body["keys"]}
     assert statuses == {old["key_id"]: "revoked", new["key_id"]: "active"}
 
@@ -429,14 +454,14 @@ def test_rotating_a_revoked_key_is_a_conflict(client):
 def test_revoking_a_key_stops_it_working_and_revoking_again_is_409(client):
     token = sign_up(client)["access_token"]
     key = create_key(client, token).json_body
-    assert me(client, key["api_key"]).status_code == 200  # cached as valid before revocation
+    assert with_key(client, key["api_key"]).status_code == 200  # cached as valid before revocation
 
     revoked = delete(client, f"/keys/{key['key_id']}", token)
 
     assert revoked.status_code == 200, revoked.body
     assert revoked.json_body["status"] == "revoked" and revoked.json_body["revoked_at"]
     assert "api_key" not in revoked.json_body
-    expect_error(me(client, key["api_key"]), 401, "invalid_api_key")
+    expect_error(with_key(client, key["api_key"]), 401, "invalid_api_key")
     expect_error(delete(client, f"/keys/{key['key_id']}", token), 409, "key_revoked")
     listed = get(client, "/keys", token).json_body["keys"]
     assert [(k["key_id"], k["status"]) for k in listed] == [(key["key_id"], "revoked")]
@@ -466,11 +491,11 @@ def test_another_users_key_id_is_404_and_their_key_keeps_working(client):
     expect_error(post(client, f"/keys/{key['key_id']}/rotate", None, intruder), 404, "key_not_found")
     expect_error(delete(client, f"/keys/{key['key_id']}", intruder), 404, "key_not_found")
     intruder_key = create_key(client, intruder).json_body["api_key"]
-    expect_error(delete(client, f"/keys/{key['key_id']}", intruder_key), 404, "key_not_found")
+    expect_error(delete(client, f"/keys/{key['key_id']}", intruder_key), 403, "insufficient_scope")
 
     assert get(client, "/keys", intruder).json_body["keys"][0]["key_id"] != key["key_id"]
     assert len(get(client, "/keys", intruder).json_body["keys"]) == 1
-    assert me(client, key["api_key"]).status_code == 200
+    assert with_key(client, key["api_key"]).status_code == 200
     assert get(client, "/keys", owner).json_body["keys"][0]["status"] == "active"
 
 

@@ -404,8 +404,8 @@ def test_installs_are_listed_by_plugin_name(client, published, user):
                                                                                    ("weather", "1.0.0")]
 
 
-def test_an_api_key_can_manage_its_owners_installs(client, published, user):
-    key = post(client, "/keys", {"name": "cli"}, user).json_body["api_key"]
+def test_an_api_key_with_installs_write_can_manage_its_owners_installs(client, published, user):
+    key = post(client, "/keys", {"name": "cli", "scopes": ["installs:write"]}, user).json_body["api_key"]
 
     assert install(client, key).status_code == 201
     assert installed(client, user, "echo")["enabled"] is True
@@ -495,7 +495,7 @@ def test_another_user_can_never_read_or_change_your_installs(client, published, 
     install(client, user)
     publish(client, published["dev"], published["admin"], manifest(version="2.0.0"))
     intruder = sign_up(client)["access_token"]
-    intruder_key = post(client, "/keys", {"name": "x"}, intruder).json_body["api_key"]
+    intruder_key = post(client, "/keys", {"name": "x", "scopes": ["installs:write"]}, intruder).json_body["api_key"]
 
     for credential in (intruder, intruder_key):
         assert get(client, "/plugins/installed", credential).json_body == {"installs": []}

@@ -30,7 +30,8 @@ def test_the_document_is_valid_openapi(client):
 def test_protected_operations_name_their_role(client):
     document = client.http.get("/openapi.json").json_body
     install = document["paths"]["/plugins/install"]["post"]
-    assert install["x-required-role"] == "user"
+    assert install["x-required-role"] == "user" and install["x-key-scope"] == "installs:write"
+    assert document["paths"]["/keys"]["post"]["x-key-scope"] is None  # sessions only
     assert install["requestBody"]["content"]["application/json"]["schema"]["required"] == ["plugin"]
 
 

@@ -95,11 +95,15 @@ def test_a_scaffolded_plugin_goes_live_through_real_checks_review_and_deployment
     approved = post(client, "/admin/plugins/acme-notes/versions/1.0.0/approve", {"notes": "clean and tested"}, admin)
     assert approved.status_code == 200, approved.body
 
+    assert approved.json_body["status"] == "published" and approved.json_body["submission"]["status"] == "live"
+
+    # The local deployer finishes at once, through the same states as a stack in AWS.
     mine = get(client, "/developer/submissions?plugin=acme-notes", dev).json_body["submissions"]
-    assert mine[0]["status"] == "approved" and mine[0]["review_notes"] == "clean and tested"
+    assert mine[0]["status"] == "live" and mine[0]["review_notes"] == "clean and tested"
+    assert [h["status"] for h in mine[0]["history"]][-3:] == ["approved", "deploying", "live"]
     assert get(client, "/marketplace/plugins/acme-notes").status_code == 200
     topics = [n["topic"] for n in get(client, "/notifications", dev).json_body["notifications"]]
-    assert {"submission.in_review", "submission.approved"} <= set(topics)
+    assert {"submission.in_review", "submission.approved", "submission.live"} <= set(topics)
 
     # The approved package is what runs: a user installs it and calls it through the gateway.
     user = sign_up(client)["access_token"]
@@ -246,3 +250,23 @@ def test_a_config_schema_with_a_ref_outside_itself_is_a_problem_of_the_manifest(
     assert answer.status_code == 200, answer.body
     assert answer.json_body["valid"] is False
     assert [p["path"] for p in answer.json_body["problems"]] == ["config/schema"]
+
+
+def test_where_no_sandbox_exists_a_submission_is_refused_before_anything_is_stored(client, container, dev, project,
+                                                                                   verdict):
+    container.publishing.sandbox_check = lambda: "bubblewrap (bwrap) is not installed"
+
+    body = expect_error(submit(client, dev, project), 503, "sandbox_unavailable")
+
+    assert "bwrap" in body["message"]
+    assert get(client, "/developer/submissions", dev).json_body["submissions"] == []
+    assert verdict.seen == []
+
+
+def test_a_package_bringing_its_own_packages_is_refused_they_would_not_be_installed(client, dev, project, verdict):
+    (project / "requirements.txt").write_text("mocklib-plugin-sdk\npynamodb==6.1.0\nrequests>=2\n-e git+https://x\n")
+
+    body = expect_error(submit(client, dev, project), 400, "unsupported_requirements")
+
+    assert body["details"]["requirements"] == ["requests", "-e git+https://x"]
+    assert verdict.seen == []

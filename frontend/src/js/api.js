@@ -110,8 +110,9 @@ export async function request(method, path, { body, query, auth = true } = {}) {
       details: data && data.details,
     });
     if (response.status === 401 && auth && current) {
-      clearSession();  // expired or revoked token: the router sends the user to log in
-      error.message = "Your session has ended. Please log in again.";
+      clearSession();  // expired or revoked token, or a disabled account: the router sends the user to log in
+      error.message = error.code === "account_disabled" ? "This account has been disabled."
+        : "Your session has ended. Please log in again.";
     }
     throw error;
   }

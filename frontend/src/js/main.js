@@ -124,7 +124,9 @@ async function render() {
   if (route.need && ROLE_RANK[current.user.role] < ROLE_RANK[route.need]) {
     document.title = `${route.title} · MockFactory Marketplace`;
     mount(main, h("section", { class: "page" }, h("h1", {}, route.title),
-      h("p", { class: "state empty" }, `This page is for ${route.need} accounts; you are signed in as ${current.user.role}.`)));
+      h("p", { class: "state empty" }, `This page is for ${route.need} accounts; you are signed in as ${current.user.role}.`),
+      // A user becomes a developer with the same account, from here.
+      route.need === "developer" && current.user.role === "user" ? auth.becomeDeveloperPanel(navigate) : null));
     focusHeading(main);
     return;
   }

@@ -26,7 +26,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from mocklib_plugin_sdk import (ConflictError, MethodNotAllowedError, NotFoundError, Plugin,
                                 PluginError, Request, Response, endpoint)
@@ -1094,8 +1094,7 @@ class StripePlugin(Plugin):
                           "Only a PaymentIntent with one of the following statuses may be captured: "
                           "requires_capture.", None, "payment_intent_unexpected_state",
                           payment_intent=public(intent))
-        amount = to_int(params, "amount_to_capture", minimum=1, default=intent["amount_capturable"])
-        assert amount is not None
+        amount = cast(int, to_int(params, "amount_to_capture", minimum=1, default=intent["amount_capturable"]))
         if amount > intent["amount_capturable"]:
             raise invalid(f"The amount to capture ({amount}) is greater than the capturable amount "
                           f"({intent['amount_capturable']}).", "amount_to_capture", "amount_too_large")
@@ -1339,8 +1338,7 @@ class StripePlugin(Plugin):
         refundable = charge["amount_captured"] - self._refunded_amount(charge)
         if refundable <= 0:
             raise invalid(f"Charge {charge_id} has already been refunded.", "charge", "charge_already_refunded")
-        amount = to_int(params, "amount", minimum=1, default=refundable)
-        assert amount is not None
+        amount = cast(int, to_int(params, "amount", minimum=1, default=refundable))
         if amount > refundable:
             raise invalid(f"Refund amount ({self._money(amount, charge['currency'])}) is greater than unrefunded "
                           f"amount on charge ({self._money(refundable, charge['currency'])})", "amount",
@@ -1625,10 +1623,9 @@ class StripePlugin(Plugin):
         params = self._params(request)
         check_unknown(params, {"amount", "currency", "destination", "transfer_group", "metadata", "description",
                                "source_transaction", "source_type"})
-        amount = to_int(params, "amount", required=True, minimum=1)
+        amount = cast(int, to_int(params, "amount", required=True, minimum=1))  # required: never None
         currency = (to_str(params, "currency", required=True) or "").lower()
-        destination = to_str(params, "destination", required=True)
-        assert amount is not None and destination is not None
+        destination = cast(str, to_str(params, "destination", required=True))
         account = self.sdk.storage.get("accounts", destination)
         if account is None or account.get("deleted"):
             raise StripeError(404, f"No such destination: '{destination}'", code="resource_missing",
@@ -1689,8 +1686,7 @@ class StripePlugin(Plugin):
         remaining = transfer["amount"] - transfer["amount_reversed"]
         if remaining <= 0:
             raise invalid(f"Transfer {transfer_id} has already been fully reversed.", "amount")
-        amount = to_int(params, "amount", minimum=1, default=remaining)
-        assert amount is not None
+        amount = cast(int, to_int(params, "amount", minimum=1, default=remaining))
         if amount > remaining:
             raise invalid(f"Reversal amount ({self._money(amount, transfer['currency'])}) is greater than "
                           f"unreversed amount on transfer ({self._money(remaining, transfer['currency'])})",

@@ -2,15 +2,18 @@
 
     from mocklib import MockFactory
 
-    mf = MockFactory("mf_test_...")                 # or MOCKFACTORY_API_KEY / MOCKFACTORY_API_URL
+    mf = MockFactory("mf_test_...", token=session_token)   # or MOCKFACTORY_API_KEY / _TOKEN / _API_URL
     mf.plugins.install("stripe")                     # accepts the permissions stripe declares
     customer = mf.stripe.customers.create(email="a@example.com", name="A")
     assert mf.stripe.customers.get(customer.id).email == "a@example.com"
     mf.echo.request("GET", "/echo/a/b", params={"x": 1})   # any endpoint, raw
 
 Management calls (``/plugins/...``, ``/keys``, ``/usage``, ``/developer/...``) carry ``token``
-when given (a JWT from ``mf.auth.login``: admin routes need one), else ``api_key``. Plugin
-calls through the gateway always carry ``api_key``: the gateway only takes API keys.
+when given (a session: from ``mf.auth.login``), else ``api_key``. A key does only what its
+scopes allow: a default sandbox key calls plugins and reads usage, a live key only calls
+plugins, and managing installs takes a session or a key created with ``installs:write``;
+keys, billing, developer and admin calls always take a session. Plugin calls through the
+gateway always carry ``api_key``: the gateway only takes API keys.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +30,7 @@ from urllib.parse import quote
 import requests  # type: ignore[import-untyped, unused-ignore]
 
 from mocklib._http import RetryPolicy, Transport
-from mocklib.errors import (AuthenticationError, InvalidRequestError, MockFactoryError,
+from mocklib.errors import (AuthenticationError, InsufficientScopeError, InvalidRequestError, MockFactoryError,
                             UnknownResourceError)
 from mocklib.objects import MockObject, wrap
 from mocklib.resources import Endpoint, Resource, build_resources, fill_path, parse_endpoints, path_parameters
@@ -82,7 +86,7 @@ class MockFactory:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.api_key = api_key if api_key is not None else (os.environ.get("MOCKFACTORY_API_KEY") or None)
-        self.token = token
+        self.token = token if token is not None else (os.environ.get("MOCKFACTORY_TOKEN") or None)
         self.api_url = (api_url or os.environ.get("MOCKFACTORY_API_URL") or DEFAULT_API_URL).rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
@@ -98,6 +102,7 @@ class MockFactory:
         self.usage = Usage(self)
         self.developer = Developer(self)
         self.auth = Auth(self)
+        self.admin = Admin(self)
 
     # --- lifecycle ------------------------------------------------------------
     def close(self) -> None:
@@ -130,8 +135,13 @@ class MockFactory:
                 timeout: float | None = None) -> Any:
         """One management call (``path`` like ``/plugins/installed``); the decoded JSON answer with
         objects as :class:`MockObject`. Errors raise the matching :class:`MockFactoryError`."""
-        response = self._transport.request(method, self.api_url + path, credential=self.management_credential,
-                                           json_body=json, params=params, timeout=timeout)
+        try:
+            response = self._transport.request(method, self.api_url + path, credential=self.management_credential,
+                                               json_body=json, params=params, timeout=timeout)
+        except InsufficientScopeError as exc:
+            if self.token:
+                raise
+            raise _scope_hint(exc) from None
         return wrap(response.decoded())
 
     def _plugin_request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None,
@@ -162,7 +172,14 @@ class MockFactory:
             cached = self._specs.get(name)
         if cached is not None and not refresh:
             return cached
-        installed = self.request("GET", f"/plugins/installed/{_segment(name)}")
+        try:
+            installed = self.request("GET", f"/plugins/installed/{_segment(name)}")
+        except InsufficientScopeError:
+            # A key that may call plugins but not read installs: the catalog's newest version
+            # (give the key installs:read, or use a session, to follow an older installed major).
+            api = self.request("GET", f"/marketplace/plugins/{_segment(name)}").get("api") or {}
+            installed = wrap({"version": None, "base_path": api.get("base_path"), "endpoints": api.get("endpoints"),
+                              "major": 1})
         declared = installed.get("endpoints")  # the installed version's endpoints
         if declared is None:  # an older API: the catalog's newest version
             declared = (self.request("GET", f"/marketplace/plugins/{_segment(name)}").get("api") or {}).get("endpoints")
@@ -383,10 +400,47 @@ class Marketplace(_Namespace):
         return _as_object(self._get(f"/marketplace/plugins/{_segment(name)}"))
 
 
+def _scope_hint(error: InsufficientScopeError) -> InsufficientScopeError:
+    """The API's refusal of a key, with what to do about it."""
+    scope = error.required_scope
+    hint = (f"use a key with the '{scope}' scope (mf.keys.create(..., scopes=[{scope!r}])) or a signed-in session"
+            if scope else "this call needs a signed-in session")
+    hinted = InsufficientScopeError(f"{error.message} [{hint}: MockFactory(token=...) or mf.auth.login(email, "
+                                    "password)]", code=error.code, status=error.status, request_id=error.request_id,
+                                    details=error.details, headers=error.headers)
+    hinted.api_message = error.message
+    return hinted
+
+
+def _moment(value: datetime | date | timedelta | str) -> str:
+    """An expiry as the API takes it: ISO 8601, UTC when no offset is given."""
+    if isinstance(value, timedelta):
+        value = datetime.now(timezone.utc) + value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 class Keys(_Namespace):
-    def create(self, name: str = "default", mode: str = "test") -> MockObject:
-        """The new key; ``api_key`` holds the secret, shown this once."""
-        return _as_object(self._post("/keys", {"name": name, "mode": mode}))
+    def create(self, name: str = "default", mode: str = "test", *, scopes: builtins.list[str] | None = None,
+               plugins: builtins.list[str] | None = None,
+               expires: datetime | date | timedelta | str | None = None) -> MockObject:
+        """The new key; ``api_key`` holds the secret, shown this once. Without ``scopes`` the mode's
+        defaults (test: gateway, usage:read; live: gateway); with them a restricted key, optionally
+        limited to ``plugins`` and expiring at ``expires`` (a moment, a date, or a timedelta from now)."""
+        body: dict[str, Any] = {"name": name, "mode": mode}
+        if scopes is not None:
+            body["scopes"] = builtins.list(scopes)
+        if plugins is not None:
+            body["plugins"] = builtins.list(plugins)
+        if expires is not None:
+            body["expires_at"] = _moment(expires)
+        return _as_object(self._post("/keys", body))
+
+    def scopes(self) -> dict[str, str]:
+        """Every scope a key may carry, with what it allows."""
+        return dict(self._get("/keys").get("scopes") or {})
 
     def list(self) -> builtins.list[MockObject]:
         return builtins.list(self._get("/keys").get("keys") or [])
@@ -444,3 +498,48 @@ class Auth(_Namespace):
 
     def me(self) -> MockObject:
         return _as_object(self._get("/auth/me"))
+
+    def become_developer(self) -> MockObject:
+        """The self-service step from user to developer (needs a session); the client then uses the
+        fresh token, which carries the new role."""
+        result = _as_object(self._post("/account/developer"))
+        token = result.get("access_token")
+        if isinstance(token, str):
+            self._client.token = token
+        return result
+
+
+class Admin(_Namespace):
+    """User management; admin sessions only (every change is audited)."""
+
+    def users(self, email: str | None = None, *, limit: int | None = None, cursor: str | None = None) -> MockObject:
+        """One page: ``{"users": [...], "next_cursor"}``; ``email`` is a prefix of the address."""
+        return _as_object(self._get("/admin/users", {"email": email, "limit": limit, "cursor": cursor}))
+
+    def all_users(self, email: str | None = None) -> builtins.list[MockObject]:
+        found: builtins.list[MockObject] = []
+        cursor: str | None = None
+        while True:
+            page = self.users(email, limit=100, cursor=cursor)
+            found.extend(page.get("users") or [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+    def user(self, user_id: str) -> MockObject:
+        """``{"user", "keys"}``."""
+        return _as_object(self._get(f"/admin/users/{_segment(user_id)}"))
+
+    def disable_user(self, user_id: str, reason: str) -> MockObject:
+        return _as_object(self._post(f"/admin/users/{_segment(user_id)}/disable", {"reason": reason}))
+
+    def enable_user(self, user_id: str, reason: str | None = None) -> MockObject:
+        return _as_object(self._post(f"/admin/users/{_segment(user_id)}/enable", {"reason": reason} if reason else {}))
+
+    def revoke_keys(self, user_id: str, reason: str | None = None) -> MockObject:
+        return _as_object(self._post(f"/admin/users/{_segment(user_id)}/revoke-keys",
+                                     {"reason": reason} if reason else {}))
+
+    def set_role(self, user_id: str, role: str, reason: str | None = None) -> MockObject:
+        body = {"role": role, **({"reason": reason} if reason else {})}
+        return _as_object(self._client.request("PUT", f"/admin/users/{_segment(user_id)}/role", json=body))

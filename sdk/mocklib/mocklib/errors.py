@@ -16,7 +16,8 @@ from typing import Any
 
 __all__ = [
     "MockFactoryError", "InvalidRequestError", "AuthenticationError", "PaymentRequiredError",
-    "QuotaExceededError", "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitError",
+    "QuotaExceededError", "PermissionDeniedError", "InsufficientScopeError", "NotFoundError", "ConflictError",
+    "RateLimitError",
     "PluginError", "APIError", "APIConnectionError", "APITimeoutError", "UnknownResourceError",
     "error_from_response", "parse_retry_after",
 ]
@@ -63,6 +64,21 @@ class QuotaExceededError(PaymentRequiredError):
 
 class PermissionDeniedError(MockFactoryError):
     """403: authenticated, but not allowed (wrong role, admin action with an API key, ...)."""
+
+
+class InsufficientScopeError(PermissionDeniedError):
+    """403 ``insufficient_scope``: an API key was used for what its scopes do not allow.
+    ``required_scope`` names the scope it lacks; None when the call needs a signed-in session.
+    ``api_message`` is the API's own message (``message`` may add what to do about it)."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.api_message = message
+
+    @property
+    def required_scope(self) -> str | None:
+        scope = self.details.get("required_scope") if isinstance(self.details, dict) else None
+        return scope if isinstance(scope, str) else None
 
 
 class NotFoundError(MockFactoryError):
@@ -123,6 +139,7 @@ ERROR_BY_STATUS: dict[int, type[MockFactoryError]] = {
 }
 ERROR_BY_CODE: dict[tuple[int, str], type[MockFactoryError]] = {
     (402, "quota_exceeded"): QuotaExceededError,
+    (403, "insufficient_scope"): InsufficientScopeError,
     (503, "plugin_unavailable"): PluginError,
 }
 

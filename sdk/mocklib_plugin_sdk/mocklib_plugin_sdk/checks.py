@@ -77,6 +77,10 @@ NETWORK_MODULES = frozenset({
     "socket", "ssl", "http", "urllib", "urllib3", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
     "telnetlib", "xmlrpc", "websocket", "websockets", "boto3", "botocore", "subprocess", "multiprocessing",
 })
+# Parts of those packages that only parse or name things (``urllib.parse.quote``, ``http.HTTPStatus``),
+# except the submodules below them that do open connections.
+PURE_MODULES = ("urllib.parse", "http")
+NETWORK_SUBMODULES = ("http.client", "http.server", "http.cookiejar")
 OS_CALLS = re.compile(r"^(system|popen|exec[lv]p?e?|spawn[lv]p?e?|posix_spawnp?)$")
 
 
@@ -645,8 +649,12 @@ def network_findings(project: Path) -> list[dict[str, Any]]:
 
 
 def _banned(module: str) -> bool:
-    parts = module.split(".")
-    return parts[0] in NETWORK_MODULES
+    def within(prefixes: tuple[str, ...]) -> bool:
+        return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+    if within(NETWORK_SUBMODULES):
+        return True
+    return not within(PURE_MODULES) and module.split(".")[0] in NETWORK_MODULES
 
 
 def _scan_tree(tree: ast.AST, where: str) -> Iterator[dict[str, Any]]:
@@ -659,8 +667,10 @@ def _scan_tree(tree: ast.AST, where: str) -> Iterator[dict[str, Any]]:
                 if _banned(alias.name):
                     yield _finding("import", alias.name, where, node)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if _banned(node.module):
-                yield _finding("import", node.module, where, node)
+            banned = [f"{node.module}.{alias.name}" for alias in node.names if _banned(f"{node.module}.{alias.name}")]
+            if banned:
+                yield _finding("import", banned[0] if node.module.split(".")[0] in NETWORK_MODULES else node.module,
+                               where, node)
             elif node.module in ("os", "posix"):
                 for alias in node.names:
                     if OS_CALLS.match(alias.name):

@@ -16,7 +16,9 @@ from typing import Any, Mapping
 from .errors import ConfigurationError
 
 SDK_SERVICES = ("storage", "webhooks", "metrics", "logger", "licensing")
-NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+# At most 32 characters: the name goes into its AWS function and role names
+# ("mf-plugin-<name>-v<major>-<stage>-handler"), which IAM and Lambda cap at 64.
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)

@@ -309,12 +309,16 @@ def test_the_static_network_scan_finds_every_way_in(tmp_path: Path) -> None:
         "o.system('x')\n"
         "o.execvp('x', [])\n"
         "__import__('requests')\n"
-        "o.path.join('a')\n", encoding="utf-8")
+        "o.path.join('a')\n"
+        "import urllib.parse\n"  # parsing and naming things opens nothing
+        "from urllib import parse\n"
+        "from http import HTTPStatus\n"
+        "from http.cookies import SimpleCookie\n", encoding="utf-8")
 
     found = [(f["kind"], f["name"], f["line"]) for f in network_findings(tmp_path)]
 
     assert sorted(found, key=lambda f: f[2]) == [
-        ("import", "urllib.request", 2), ("import", "http", 3), ("import", "os.popen", 5),
+        ("import", "urllib.request", 2), ("import", "http.client", 3), ("import", "os.popen", 5),
         ("call", "os.system", 7), ("call", "os.execvp", 8), ("import", "requests", 9)]
 
 

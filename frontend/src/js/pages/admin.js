@@ -1,7 +1,7 @@
-// Admin: the review queue (approve / reject with the checks' results), suspending and
-// reinstating plugins, and the audit log.
-import { api, enc } from "../api.js";
-import { actionButton, announce, field, formError, h, load, mount, uid } from "../dom.js";
+// Admin: the review queue (approve / reject with the checks' results), users (search by e-mail,
+// disable / re-enable, revoke keys, change role), suspending and reinstating plugins, and the audit log.
+import { api, enc, session } from "../api.js";
+import { actionButton, announce, confirmDialog, field, formError, h, load, mount, uid } from "../dom.js";
 import { currentMonth, dateTime } from "../format.js";
 
 function checksSummary(submission) {
@@ -28,8 +28,13 @@ function reviewItem(v, refresh) {
       return;
     }
     try {
-      await api.post(`/admin/plugins/${enc(v.plugin)}/versions/${enc(v.version)}/${verb}`, verb === "approve" ? (text ? { notes: text } : {}) : { reason: text });
-      announce(`${v.plugin} ${v.version} ${verb === "approve" ? "approved and published" : "rejected"}.`, "success");
+      const result = await api.post(`/admin/plugins/${enc(v.plugin)}/versions/${enc(v.version)}/${verb}`, verb === "approve" ? (text ? { notes: text } : {}) : { reason: text });
+      const deployed = (result && result.submission && result.submission.status) || "approved";
+      const outcome = verb !== "approve" ? "rejected"
+        : deployed === "live" ? "approved and live"
+        : deployed === "deploy_failed" ? "approved, but its deployment failed (see the submission)"
+        : "approved: deploying, published once it is live";
+      announce(`${v.plugin} ${v.version} ${outcome}.`, deployed === "deploy_failed" ? "error" : "success");
       refresh();
     } catch (error) {
       mount(errors, formError(error));
@@ -86,6 +91,113 @@ function suspensionsView(data, reinstate) {
     actionButton("Reinstate", () => reinstate(p.name), { class: "secondary", "aria-label": `Reinstate ${p.name}` }))));
 }
 
+const ROLES = ["user", "developer", "admin"];
+
+function askReason(title, body, confirm, { required = false } = {}) {
+  const id = uid("reason");
+  const input = h("input", { type: "text", id, maxlength: 500, minlength: required ? 3 : null, required, autocomplete: "off" });
+  const content = h("div", {}, h("p", {}, body), h("div", { class: "field" }, h("label", { for: id }, "Reason for the audit log"), input));
+  return confirmDialog({ title, body: content, confirm, danger: true }).then((ok) => (ok ? input.value.trim() : null));
+}
+
+function usersSection(onChange) {
+  const me = (session() || { user: {} }).user.user_id;
+  const prefix = h("input", { type: "search", id: "user-search", autocomplete: "off", placeholder: "e.g. jo or jo@example.com" });
+  const results = h("div", { id: "users-results" });
+  const more = h("div", {});
+  let rows = [];
+  let cursor = null;
+
+  const act = async (label, request, done) => {
+    try {
+      const result = await request();
+      announce(done(result), "success");
+      onChange();
+      return result;
+    } catch (error) {
+      announce(`${label}: ${error.message}`, "error");
+      return null;
+    }
+  };
+  const replace = (updated) => {
+    rows = rows.map((u) => (u.user_id === updated.user_id ? { ...u, ...updated } : u));
+    draw();
+  };
+
+  const actions = (u) => {
+    const own = u.user_id === me;
+    const role = h("select", { "aria-label": `Role of ${u.email}` }, ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
+    return [
+      u.status === "active"
+        ? (own ? null : actionButton("Disable", async () => {
+          const reason = await askReason(`Disable ${u.email}?`, "Their API keys and sessions stop working at once; sessions stay ended after re-enabling.", "Disable", { required: true });
+          if (reason === null) return;
+          if (reason.length < 3) { announce("Give a reason of at least 3 characters.", "error"); return; }
+          const result = await act("Disable", () => api.post(`/admin/users/${enc(u.user_id)}/disable`, { reason }), (r) => `${r.email} is disabled.`);
+          if (result) replace(result);
+        }, { class: "danger small", "aria-label": `Disable ${u.email}` }))
+        : actionButton("Enable", async () => {
+          const result = await act("Enable", () => api.post(`/admin/users/${enc(u.user_id)}/enable`, {}), (r) => `${r.email} is enabled again.`);
+          if (result) replace(result);
+        }, { class: "secondary small", "aria-label": `Enable ${u.email}` }),
+      actionButton("Revoke keys", async () => {
+        const reason = await askReason(`Revoke every API key of ${u.email}?`, "Calls with them are refused at once. This cannot be undone.", "Revoke keys");
+        if (reason === null) return;
+        await act("Revoke keys", () => api.post(`/admin/users/${enc(u.user_id)}/revoke-keys`, reason.length >= 3 ? { reason } : {}),
+          (r) => `${r.revoked.length} key${r.revoked.length === 1 ? "" : "s"} of ${u.email} revoked.`);
+      }, { class: "danger small", "aria-label": `Revoke the keys of ${u.email}` }),
+      own ? h("span", { class: "muted small" }, "(you)") : h("span", { class: "inline-field" }, role,
+        actionButton("Change role", async () => {
+          const result = await act("Change role", () => api.put(`/admin/users/${enc(u.user_id)}/role`, { role: role.value }), (r) => `${r.email} is now ${r.role}.`);
+          if (result) replace(result);
+        }, { class: "secondary small", "aria-label": `Change the role of ${u.email}` })),
+    ];
+  };
+
+  function draw() {
+    if (!rows.length) {
+      mount(results, h("div", { class: "state empty" }, h("p", {}, "No user matches.")));
+      mount(more);
+      return;
+    }
+    mount(results, h("div", { class: "table-wrap" }, h("table", { id: "users-table" },
+      h("caption", { class: "sr-only" }, "Users"),
+      h("thead", {}, h("tr", {}, ["E-mail", "Role", "Status", "Created", "Actions"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows.map((u) => h("tr", { dataset: { user: u.user_id, email: u.email } },
+        h("td", {}, u.email), h("td", { dataset: { cell: "role" } }, u.role),
+        h("td", { dataset: { cell: "status" } }, h("span", { class: `badge ${u.status === "active" ? "ok" : "off"}`, title: u.disabled_reason || "" }, u.status)),
+        h("td", {}, dateTime(u.created_at)),
+        h("td", { class: "row-actions" }, actions(u))))))));
+    mount(more, cursor ? actionButton("Load more users", () => page(false), { class: "secondary" }) : null);
+  }
+
+  async function page(first) {
+    const query = { email: prefix.value.trim(), limit: 25, cursor: first ? null : cursor };
+    if (first) {
+      const data = await load(results, () => api.get("/admin/users", query), () => h("div", {}), { label: "Loading users" });
+      if (!data) return;
+      rows = data.users;
+      cursor = data.next_cursor;
+    } else {
+      try {
+        const data = await api.get("/admin/users", query);
+        rows = rows.concat(data.users);
+        cursor = data.next_cursor;
+      } catch (error) {
+        announce(error.message, "error");
+        return;
+      }
+    }
+    draw();
+  }
+
+  const search = h("form", { class: "filters", role: "search", "aria-label": "Search users" },
+    h("div", { class: "field search-field" }, h("label", { for: "user-search" }, "E-mail starts with"), prefix),
+    h("div", { class: "field submit-field" }, h("button", { type: "submit", class: "secondary" }, "Search users")));
+  search.addEventListener("submit", (e) => { e.preventDefault(); page(true); });
+  return { element: h("div", {}, search, results, more), start: () => page(true) };
+}
+
 export async function render(container) {
   const queue = h("div", {});
   const suspensions = h("div", {});
@@ -93,6 +205,8 @@ export async function render(container) {
   const month = h("input", { type: "month", id: "audit-month", value: currentMonth() });
   const actor = h("input", { type: "text", id: "audit-actor", placeholder: "user id or system" });
   const target = h("input", { type: "text", id: "audit-target", placeholder: "e.g. name=echo" });
+
+  const users = usersSection(() => refreshAudit());
 
   const refreshQueue = () => load(queue, () => api.get("/admin/reviews"),
     (data) => h("ul", { class: "review-queue" }, data.versions.map((v) => reviewItem(v, () => { refreshQueue(); refreshAudit(); }))),
@@ -132,8 +246,10 @@ export async function render(container) {
     h("h1", {}, "Admin"),
     h("section", { class: "admin-section", "aria-labelledby": "queue-title" }, h("h2", { id: "queue-title" }, "Review queue"),
       h("p", { class: "muted" }, "Versions whose automated checks passed. Approving deploys and publishes them."), queue),
+    h("section", { class: "card admin-section", "aria-labelledby": "users-title" }, h("h2", { id: "users-title" }, "Users"),
+      h("p", { class: "muted" }, "Every change here is in the audit log. A disabled user's keys and sessions stop working."), users.element),
     h("section", { class: "card admin-section", "aria-labelledby": "susp-title" }, h("h2", { id: "susp-title" }, "Suspended plugins"),
       h("p", { class: "muted" }, "A suspended plugin is unlisted and its calls are refused."), suspensions, h("h3", {}, "Suspend or reinstate"), suspendForm(() => { refreshSuspended(); refreshAudit(); })),
     h("section", { class: "card admin-section", "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Audit log"), auditFilters, audit));
-  await Promise.all([refreshQueue(), refreshSuspended(), refreshAudit()]);
+  await Promise.all([refreshQueue(), refreshSuspended(), refreshAudit(), users.start()]);
 }

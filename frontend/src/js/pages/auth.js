@@ -1,14 +1,40 @@
 // Log in and sign up (POST /auth/login, POST /auth/signup); the JWT goes to sessionStorage.
-import { api, setSession } from "../api.js";
-import { field, formError, h, mount, setFieldError } from "../dom.js";
+// A signed-in user on the sign-up page is offered the developer role on the same account instead
+// (POST /account/developer, which answers with a fresh token carrying the role).
+import { api, session, setSession } from "../api.js";
+import { actionButton, field, formError, h, mount, setFieldError } from "../dom.js";
 
 function safeNext(query) {
   const next = query.get("next") || "";
   return /^\/[A-Za-z0-9/_?=&.-]*$/.test(next) ? next : "/";
 }
 
+/** "Become a developer" for the signed-in user: the same account, a fresh token with the new role. */
+export function becomeDeveloperPanel(navigate) {
+  const current = session();
+  const errors = h("div", {});
+  return h("div", { class: "card form narrow", "aria-labelledby": "become-dev-title" },
+    h("h2", { id: "become-dev-title" }, "Publish plugins too"),
+    h("p", {}, `You are signed in as ${current.user.email}. Becoming a developer keeps this account, its installs, keys and usage, and adds the developer dashboard and publishing.`),
+    errors,
+    h("div", { class: "actions" }, actionButton("Become a developer", async () => {
+      mount(errors);
+      try {
+        setSession(await api.post("/account/developer"));
+        navigate("/developer");
+      } catch (error) {
+        mount(errors, formError(error));
+      }
+    }, { class: "primary" })));
+}
+
 export function render(container, { mode, query, navigate }) {
   const signup = mode === "signup";
+  const current = session();
+  if (signup && current && current.user.role === "user") {
+    mount(container, h("h1", {}, "Become a developer"), becomeDeveloperPanel(navigate));
+    return;
+  }
   const email = h("input", { type: "email", name: "email", autocomplete: "email", required: true });
   const password = h("input", {
     type: "password", name: "password", required: true,

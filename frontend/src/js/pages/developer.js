@@ -58,13 +58,37 @@ function checksList(checks) {
     h("strong", {}, c.name), ` ${c.points}/${c.max_points} — ${c.summary}${c.blocking ? "" : " (not blocking)"}`)));
 }
 
+// After approval a version is deployed (its own function in AWS) and goes live only when that
+// function runs: "deploying" is not live yet, "deploy_failed" says why and users keep the old one.
+const SUBMISSION_BADGES = {
+  in_review: "info", approved: "info", deploying: "warn", live: "ok", superseded: "info",
+  checks_failed: "off", rejected: "off", deploy_failed: "off", undeploying: "warn", undeployed: "off",
+};
+const SUBMISSION_NOTES = {
+  approved: "Approved: its deployment is starting.",
+  deploying: "Approved: its function is being deployed; it goes live when the deployment finishes.",
+  live: "Live in the marketplace: approved in review and deployed.",
+  superseded: "A newer version of the same major line runs in its place.",
+  deploy_failed: "Approved, but its deployment failed: users keep the version they had. Fix it and submit the same version again.",
+  undeploying: "Its function is being removed.",
+  undeployed: "Its function was removed by an admin.",
+};
+
+function deploymentNote(sub) {
+  const note = SUBMISSION_NOTES[sub.status];
+  if (!note) return null;
+  const reason = sub.deployment && sub.deployment.reason && ["deploy_failed", "undeployed"].includes(sub.status) ? sub.deployment.reason : null;
+  return h("p", { class: "deployment muted small" }, note, reason ? h("span", { class: "reason" }, ` Reason: ${reason}`) : null);
+}
+
 export function submissionsList(submissions) {
   if (!submissions.length) return emptyState("No submissions yet. `mocklib plugin publish` sends one.");
   return h("ul", { class: "submissions" }, submissions.map((sub) => {
-    const badge = { in_review: "info", approved: "ok", checks_failed: "off", rejected: "off" }[sub.status] || "info";
-    return h("li", { class: "card submission", dataset: { submission: sub.submission_id } },
+    const badge = SUBMISSION_BADGES[sub.status] || "info";
+    return h("li", { class: "card submission", dataset: { submission: sub.submission_id, status: sub.status } },
       h("p", {}, h("strong", {}, `${sub.plugin} ${sub.version}`), " ", h("span", { class: `badge ${badge}` }, sub.status.replace(/_/g, " ")),
         " ", h("span", { class: "muted small" }, `score ${sub.score ?? "—"} / 100 (pass ${sub.min_score}) · ${dateTime(sub.created_at)}`)),
+      deploymentNote(sub),
       sub.reasons && sub.reasons.length ? h("ul", { class: "reasons" }, sub.reasons.map((r) => h("li", {}, r))) : null,
       sub.review_notes ? h("p", { class: "muted" }, `Reviewer: ${sub.review_notes}`) : null,
       sub.checks && sub.checks.length ? h("details", {}, h("summary", {}, `Check results (${sub.checks.filter((c) => c.passed).length}/${sub.checks.length} passed)`), checksList(sub.checks)) : null);
