@@ -14,6 +14,7 @@ from chalicelib.notifications.routes import bp as notification_routes
 from chalicelib.payouts.routes import bp as payout_routes
 from chalicelib.platform.routes import bp as platform_routes
 from chalicelib.publishing.routes import bp as publishing_routes
+from chalicelib.revenue.routes import bp as ledger_routes
 from chalicelib.trust.routes import bp as trust_routes
 from chalicelib.webhooks.routes import bp as webhook_routes
 from chalicelib.http import binary_bodies, http_middleware
@@ -35,6 +36,7 @@ app.register_blueprint(licensing_routes)
 app.register_blueprint(publishing_routes)
 app.register_blueprint(trust_routes)
 app.register_blueprint(audit_routes)
+app.register_blueprint(ledger_routes)
 app.register_blueprint(gateway_routes)
 
 
@@ -67,10 +69,19 @@ def plugin_pipeline(event):
 
 @app.schedule(Cron(5, "*", "*", "*", "?", "*"), name="hourly_aggregation")
 def hourly_aggregation(event):
-    """Hour counters -> monthly, period and daily totals; auto-disable; expired payment graces."""
+    """Hour counters -> monthly, period and daily totals (rated into the ledger); auto-disable; payment
+    graces; dunning of failed usage invoices; payouts still pending retried."""
     from chalicelib import jobs  # here, not at the top: the API's cold start never needs the jobs
 
     return jobs.hourly(container())
+
+
+@app.schedule(Cron(0, 3, "*", "*", "?", "*"), name="ledger_check")
+def ledger_check(event):
+    """03:00 UTC daily: prove the ledger's invariants; a failure alerts the admins."""
+    from chalicelib import jobs
+
+    return jobs.ledger_check(container())
 
 
 @app.schedule(Cron(0, 0, "1,15", "*", "?", "*"), name="payouts")
@@ -83,7 +94,7 @@ def payouts(event):
 
 @app.schedule(Cron(0, 2, 1, "*", "?", "*"), name="usage_invoices")
 def usage_invoices(event):
-    """02:00 UTC on the 1st: invoice last month's per-call charges."""
+    """02:00 UTC on the 1st: close last month (its per-call charges invoiced, late ones of earlier months too)."""
     from chalicelib import jobs
 
     return jobs.invoices(container())

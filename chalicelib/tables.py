@@ -14,9 +14,10 @@ from chalicelib.metering.records import UsageTable
 from chalicelib.notifications.records import NotificationsTable
 from chalicelib.payouts.records import PayoutsTable
 from chalicelib.publishing.records import PublishingTable
+from chalicelib.revenue.records import RevenueTable
 from chalicelib.trust.records import TrustTable
 from chalicelib.webhooks.records import WebhooksTable
 
 TABLES: tuple[type[Model], ...] = (AuthTable, CatalogTable, InstallTable, UsageTable, LimitsTable, WebhooksTable,
                                    BillingTable, PayoutsTable, NotificationsTable, LicensingTable, PublishingTable,
-                                   TrustTable, AuditTable)
+                                   TrustTable, AuditTable, RevenueTable)

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from chalicelib.publishing.artifacts import ArtifactStore
     from chalicelib.publishing.deployment import Deployer
     from chalicelib.publishing.service import PublishingService
+    from chalicelib.metering.charges import MeteredCharges
+    from chalicelib.revenue.repository import LedgerRepository
+    from chalicelib.revenue.service import RevenueService
     from chalicelib.runtime.port import PluginRuntime
     from chalicelib.trust.certification import CertificationService
     from chalicelib.trust.reviews import ReviewService
@@ -42,13 +45,15 @@ if TYPE_CHECKING:
 
 class Container:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 runtime: PluginRuntime | None = None, payments: PaymentsPort | None = None) -> None:
+                 runtime: PluginRuntime | None = None, payments: PaymentsPort | None = None,
+                 ledger: LedgerRepository | None = None) -> None:
         from chalicelib.tables import TABLES
 
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._runtime = runtime
         self._payments = payments
+        self._ledger = ledger
         bind_models(TABLES, prefix=settings.table_prefix, region=settings.region,
                     host=settings.dynamodb_endpoint)
 
@@ -70,9 +75,11 @@ class Container:
         from chalicelib.catalog.repository import CatalogRepository
         from chalicelib.catalog.service import CatalogService
 
+        from chalicelib.catalog.documents import SourceDocuments
+
         repository = CatalogRepository()
         index = CatalogIndex(repository, background=self.settings.index_background_refresh)
-        return CatalogService(repository, index, self.clock)
+        return CatalogService(repository, index, self.clock, SourceDocuments(self.settings.plugin_source_root))
 
     @cached_property
     def installs(self) -> InstallService:
@@ -107,7 +114,8 @@ class Container:
                                     stage=self.settings.stage, source_root=self.settings.plugin_source_root,
                                     deployed_root=self._deployed_root)
         return EntitlementResolver(InstallRepository(), self.catalog, functions,
-                                   self.settings.entitlement_cache_ttl_seconds, holding=self.holding)
+                                   self.settings.entitlement_cache_ttl_seconds, holding=self.holding,
+                                   standing=lambda user_id: self.billing.standing(user_id))
 
     @cached_property
     def plugin_state(self) -> DynamoDBStateStore:
@@ -161,10 +169,13 @@ class Container:
         def deliver(entitlement, sandbox, entries):  # type: ignore[no-untyped-def]
             self.webhooks.enqueue(Target.of(entitlement.install, sandbox=sandbox), entries)
 
+        from chalicelib.gateway.service import SandboxLimits
         from chalicelib.limits.quotas import SlotStore
+        from chalicelib.limits.service import Limit
 
+        sandbox = SandboxLimits(Limit.parse(self.settings.sandbox_rate_limit), self.settings.sandbox_monthly_calls)
         return GatewayService(self.auth, self.entitlements, self.limiter, self.runtime, self.metering,
-                              self.clock, self.quotas, SlotStore(self.clock), on_webhooks=deliver)
+                              self.clock, self.quotas, SlotStore(self.clock), on_webhooks=deliver, sandbox=sandbox)
 
     @cached_property
     def quotas(self) -> QuotaStore:
@@ -287,7 +298,26 @@ class Container:
         return current_holding(user_id, plugin, self.catalog.current_pricing(plugin), self.clock.now())
 
     @cached_property
+    def revenue(self) -> RevenueService:
+        """The ledger: every money movement goes through it."""
+        from chalicelib.revenue.repository import DynamoLedgerRepository
+        from chalicelib.revenue.service import RevenueService
+
+        return RevenueService(self._ledger or DynamoLedgerRepository(), self.clock)
+
+    @cached_property
+    def charges(self) -> MeteredCharges:
+        from chalicelib.metering.charges import MeteredCharges
+
+        return MeteredCharges(self.revenue.rate)
+
+    def _owner_of(self, plugin: str) -> tuple[str, int]:
+        found = self.catalog.get_plugin(plugin)
+        return found.author_id, found.revenue_share_bps
+
+    @cached_property
     def billing(self) -> BillingService:
+        from chalicelib.billing.context import BillingContext
         from chalicelib.billing.service import BillingService
 
         def plan_changed(user_id: str, plugin: str, reason: str) -> None:
@@ -295,9 +325,13 @@ class Container:
             if self.settings.licence_keys:
                 self.licensing.issue(user_id, plugin, reason=reason)
 
-        return BillingService(self.payments, self.catalog.current_pricing, self._email_of, self.notifications,
-                              self.clock, on_account_updated=self.accounts.on_account_updated,
-                              on_plan_change=plan_changed)
+        ctx = BillingContext(payments=self.payments, pricing_of=self.catalog.current_pricing, owner_of=self._owner_of,
+                             email_of=self._email_of, notifications=self.notifications, clock=self.clock,
+                             revenue=self.revenue, charges=self.charges, referral_of=self.accounts.referral_of,
+                             on_plan_change=plan_changed, on_account_updated=self.accounts.on_account_updated,
+                             on_standing_change=lambda user_id: self.entitlements.forget_user(user_id),
+                             grace_days=self.settings.dunning_grace_days)
+        return BillingService(ctx)
 
     @cached_property
     def aggregator(self) -> Aggregator:
@@ -307,7 +341,10 @@ class Container:
         def rate(plugin: str, user_id: str):  # type: ignore[no-untyped-def]
             return rate_for(self.catalog.current_pricing(plugin), self.holding(user_id, plugin).plan_id)
 
-        return Aggregator(rate, self.clock)
+        def rated(plugin: str, user_id: str, month: str) -> None:
+            self.charges.sync_month(plugin, user_id, month)
+
+        return Aggregator(rate, self.clock, on_rated=rated)
 
     @cached_property
     def payouts(self) -> PayoutService:
@@ -315,7 +352,7 @@ class Container:
         from chalicelib.payouts.service import PayoutService
 
         return PayoutService(PayoutRepository(), self.catalog.get_plugin, self.payments, self.notifications,
-                             self.clock)
+                             self.clock, self.revenue, negative_balances=self.settings.negative_balances)
 
     @cached_property
     def accounts(self) -> AccountService:
@@ -323,7 +360,8 @@ class Container:
         from chalicelib.payouts.repository import PayoutRepository
 
         return AccountService(PayoutRepository(), self.payments, self._email_of,
-                              lambda user_id: self.auth.get_user(user_id).role, self.clock)
+                              lambda user_id: self.auth.get_user(user_id).role, self.clock,
+                              earned_of=lambda developer: self.revenue.statement(developer)["credited_micros"])
 
     @cached_property
     def earnings(self) -> EarningsService:
@@ -331,7 +369,8 @@ class Container:
         from chalicelib.payouts.earnings import EarningsService
         from chalicelib.payouts.repository import PayoutRepository
 
-        return EarningsService(PayoutRepository(), CatalogRepository().list_by_author, self.clock)
+        return EarningsService(PayoutRepository(), CatalogRepository().list_by_author, self.clock, self.revenue,
+                               self.payouts)
 
     @cached_property
     def licensing(self) -> LicensingService:

@@ -38,6 +38,7 @@ PLUGINS_ROOT = Path(__file__).resolve().parent
 GATEWAY_ENV = {
     "MF_STAGE": "plugintest", "MF_JWT_KEYS": "pt:" + "p" * 48, "AWS_REGION": "us-east-1",
     "MF_INDEX_BACKGROUND_REFRESH": "0", "MF_API_RATE_LIMIT": "100000/60", "MF_AUTH_RATE_LIMIT": "100000/60",
+    "MF_SANDBOX_RATE_LIMIT": "100000/1",
     "MF_WEBHOOK_DISPATCH": "thread", "MF_WEBHOOKS_ALLOW_PRIVATE": "1", "MF_PLUGIN_SOURCE_ROOT": str(PLUGINS_ROOT),
 }
 
@@ -69,8 +70,39 @@ def _platform_first_on_path() -> None:
                 del sys.modules[loaded]
 
 
+def recording(runtime: Any, plugin_dir: Path, config: pytest.Config) -> Any:
+    """The runtime, with every answer the plugin gives recorded for ``pytest --conformance``
+    (the conformance plugin of the SDK checks them against the plugin's spec/)."""
+    from chalicelib.runtime.port import PluginRuntime
+    from mocklib_plugin_sdk.conformance.pytest_plugin import recorder_of
+    from mocklib_plugin_sdk.errors import ProtocolError
+    from mocklib_plugin_sdk.protocol import decode_result
+
+    recorder = recorder_of(config)
+    if recorder is None or not recorder.active:
+        return runtime
+
+    class Recording(PluginRuntime):
+        def invoke(self, function: Any, event: dict[str, Any]) -> dict[str, Any]:
+            result = runtime.invoke(function, event)
+            if event.get("type") == "request":
+                try:
+                    answer = decode_result(result)
+                except ProtocolError:  # the gateway answers 502 for it; nothing the spec describes
+                    return result
+                request = event["request"]
+                recorder.record(plugin_dir, request["method"], request["path"], answer.status, answer.headers,
+                                answer.body)
+            return result
+
+        def close(self) -> None:
+            runtime.close()
+
+    return Recording()
+
+
 @pytest.fixture
-def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Gateway]:
     """The real API (chalice's local server on 127.0.0.1, routed like API Gateway) on moto,
     the plugin published, approved and installed for a user, running in the local runtime's
     isolated worker processes. Official vendor SDKs talk to ``base_url`` with ``live_key``
@@ -96,7 +128,7 @@ def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatew
     store = InMemoryStateStore()
     with mock_aws():
         runtime = LocalRuntime(store)
-        container = Container(Settings.from_env(GATEWAY_ENV), runtime=runtime)
+        container = Container(Settings.from_env(GATEWAY_ENV), runtime=recording(runtime, plugin_dir, request.config))
         set_container(container)
         create_tables(TABLES)
         greedy_routes()
@@ -124,4 +156,4 @@ def gateway(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gatew
 
 
 __all__ = ["GATEWAY_ENV", "PLUGINS_ROOT", "Gateway", "call", "gateway", "host", "load_plugin_class", "manifest",
-           "plugin_dir", "store"]
+           "plugin_dir", "recording", "store"]

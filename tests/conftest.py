@@ -21,6 +21,7 @@ TEST_ENV = {
     "MF_INDEX_BACKGROUND_REFRESH": "0",  # moto is torn down after each test; no stray threads
     "MF_API_RATE_LIMIT": "100000/60",  # functional tests make many calls; limits have their own tests
     "MF_AUTH_RATE_LIMIT": "100000/60",
+    "MF_SANDBOX_RATE_LIMIT": "100000/1",  # tests call in tight loops; the sandbox limits have their own tests
     "MF_WEBHOOK_DISPATCH": "manual",  # tests drive attempts themselves
     "MF_WEBHOOKS_ALLOW_PRIVATE": "1",
     "MF_PLUGIN_SOURCE_ROOT": str(Path(__file__).resolve().parent.parent / "plugin_functions"),

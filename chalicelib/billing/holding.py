@@ -27,6 +27,7 @@ class Holding:
     ends_at: datetime | None = None
     upgrade: Plan | None = None  # the next plan up to suggest when a limit is reached
     allowance: int = UNLIMITED  # free calls this month before per-call charges (UNLIMITED: never charged)
+    unit_price_micros: int = 0  # what each call past the allowance costs
 
     @property
     def plan_id(self) -> str | None:
@@ -57,7 +58,10 @@ def holding_of(record: PlanRecord | None, plugin: str, pricing: dict[str, Any], 
     plan: Plan | None
     features: tuple[str, ...]
     if held and record is not None:
-        plan = plans[record.plan_id]
+        effective = record.plan_id
+        if record.pending_plan in plans and record.pending_from is not None and record.pending_from <= now:
+            effective = str(record.pending_plan)  # a downgrade whose period has begun (its event may be late)
+        plan = plans[effective]
         source, ends = record.source, record.current_period_end
         features = tuple(plan.features) + tuple(str(a) for a in (record.addons or []) if a in plans)
     else:
@@ -68,11 +72,12 @@ def holding_of(record: PlanRecord | None, plugin: str, pricing: dict[str, Any], 
         free = pricing.get("model", "usage") == "free"
         return Holding(plugin, "free" if free else "usage", "free" if free else "usage", "default",
                        allowance=UNLIMITED if free else int(pricing["free_tier_calls"]),
-                       upgrade=_upgrade(plans, None) if plans else None)
+                       upgrade=_upgrade(plans, None) if plans else None,
+                       unit_price_micros=0 if free else int(pricing.get("per_call_price_micros") or 0))
     monthly, concurrency = _limits(plan, raw[plan.id])
     allowance = UNLIMITED if plan.kind == "free" or not plan.overage_price_micros else plan.included_calls
     return Holding(plugin, plan.id, plan.id, source, features, monthly, concurrency, ends, _upgrade(plans, plan),
-                   allowance)
+                   allowance, 0 if allowance == UNLIMITED else int(plan.overage_price_micros))
 
 
 def current_holding(user_id: str, plugin: str, pricing: dict[str, Any], now: datetime) -> Holding:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pynamodb.attributes import (DiscriminatorAttribute, JSONAttribute, ListAttribute, NumberAttribute,
-                                 TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute)
+                                 TTLAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 IN_GRACE = "grace"
+INVOICING = "invoicing"  # work index: usage invoices planned and not yet all carried out
+DUNNING = "dunning"  # work index: usage invoices whose payment failed, until paid
 
 
 class GraceIndex(GlobalSecondaryIndex):
@@ -20,6 +22,17 @@ class GraceIndex(GlobalSecondaryIndex):
     pk = UnicodeAttribute(range_key=True)
 
 
+class WorkIndex(GlobalSecondaryIndex):
+    """Sparse: usage invoices a job still has to move (INVOICING, DUNNING)."""
+
+    class Meta:
+        index_name = "work"
+        projection = AllProjection()
+
+    work = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 class BillingTable(Model):
     class Meta:
         base_name = "billing"
@@ -30,13 +43,18 @@ class BillingTable(Model):
     kind = DiscriminatorAttribute()
     expires = TTLAttribute(null=True)
     grace_index = GraceIndex()
+    work_index = WorkIndex()
 
 
 class CustomerRecord(BillingTable, discriminator="customer"):
     user_id = UnicodeAttribute()
     stripe_customer_id = UnicodeAttribute()
     payment_method = UnicodeAttribute(null=True)
-    carry_micros = NumberAttribute(default=0)  # usage charges below one cent, billed next month
+    carries = JSONAttribute(null=True)  # {plugin: micros}: usage charges below one cent (or $0.50), billed later
+    carried_by = UnicodeAttribute(null=True)  # the invoice that last set ``carries`` (makes it apply once)
+    spending_cap_cents = NumberAttribute(null=True)  # the most per-call charges a month may reach
+    unpaid = UnicodeSetAttribute(null=True)  # usage invoices whose payment failed and are not paid yet
+    past_due_since = UTCDateTimeAttribute(null=True)  # when the oldest of them failed
 
     @staticmethod
     def key(user_id: str) -> tuple[str, str]:
@@ -58,6 +76,9 @@ class PlanRecord(BillingTable, discriminator="plan"):
     grace_until = UTCDateTimeAttribute(null=True)
     addons = ListAttribute(of=UnicodeAttribute, default=list)
     updated_at = UTCDateTimeAttribute()
+    pending_plan = UnicodeAttribute(null=True)  # a downgrade that takes effect at ``pending_from``
+    pending_from = UTCDateTimeAttribute(null=True)
+    stripe_event_at = NumberAttribute(null=True)  # the newest Stripe event applied (unix seconds)
 
     @staticmethod
     def key(user_id: str, plugin: str) -> tuple[str, str]:
@@ -65,16 +86,28 @@ class PlanRecord(BillingTable, discriminator="plan"):
 
 
 class InvoiceRecord(BillingTable, discriminator="invoice"):
-    """The monthly usage invoice of a user."""
+    """The monthly usage invoice of a user: its plan (lines, carries, the months it takes), then its state.
+
+    planned -> carried (below the minimum: nothing charged) | open -> paid | failed -> paid (dunning)
+    """
 
     user_id = UnicodeAttribute()
     month = UnicodeAttribute()
-    status = UnicodeAttribute()  # carried | open | paid | failed
+    invoice_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # planned | carried | open | failed | paid
     amount_cents = NumberAttribute()
-    carry_in_micros = NumberAttribute()
-    carry_out_micros = NumberAttribute()
+    carry_in = JSONAttribute(null=True)  # {plugin: micros}
+    carry_out = JSONAttribute(null=True)
     lines = JSONAttribute()
+    takes = JSONAttribute(null=True)  # [[plugin, month, from_micros, to_micros], ...]
     stripe_invoice_id = UnicodeAttribute(null=True)
+    hosted_url = UnicodeAttribute(null=True)  # Stripe's page to pay it
+    payment_intent = UnicodeAttribute(null=True)
+    work = UnicodeAttribute(null=True)  # INVOICING | DUNNING (sparse index)
+    failed_at = UTCDateTimeAttribute(null=True)
+    retries = NumberAttribute(default=0)  # dunning retries made
+    refunded_cents = NumberAttribute(default=0)
+    paid_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
 
     @staticmethod
@@ -101,6 +134,9 @@ class TrialRecord(BillingTable, discriminator="trial"):
     plan_id = UnicodeAttribute()
     started_at = UTCDateTimeAttribute()
     ends_at = UTCDateTimeAttribute()
+    source = UnicodeAttribute(default="trial")  # trial (POST /trials) | checkout | subscription
+    session_id = UnicodeAttribute(null=True)  # the Checkout that offers it, until a subscription uses it
+    subscription_id = UnicodeAttribute(null=True)  # the Stripe subscription that used it
 
     @staticmethod
     def key(user_id: str, plugin: str) -> tuple[str, str]:

@@ -40,6 +40,42 @@ LAMBDA_MEMORY_MB = (128, 10_240)
 API_GATEWAY_TIMEOUT_S = 29
 
 _money = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}]}
+_client_path = {"type": "string", "pattern": r"^/[^\s]*$", "maxLength": 300}
+# Resource aliases for the client SDK (sdk/mocklib/mocklib/aliases.py): the vendor's idiom,
+# mf.twilio.messages.create(to=..., from_=..., body=...), over the declared endpoints.
+CLIENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+      # Copy-paste examples for the vendor's SDKs, shown on the plugin page and by `mocklib plugin
+      # info`, with {{BASE_URL}} and {{API_KEY}} filled in for the reader.
+      "snippets": {"type": "object", "additionalProperties": False, "properties": {
+          lang: {"type": "string", "minLength": 1, "maxLength": 4000} for lang in ("python", "node", "curl")}},
+      "resources": {
+        "type": "object", "maxProperties": 50,
+        "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+        "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "collection": _client_path, "item": _client_path,
+                "body": {"enum": ["json", "form"]}, "param_case": {"enum": ["as_is", "pascal"]},
+                "defaults": {"type": "object", "maxProperties": 10,
+                             "additionalProperties": {"type": "string", "maxLength": 200}},
+                "basic_user": {"type": "string", "pattern": r"^[A-Za-z_]\w{0,63}$"},
+                "headers": {"type": "object", "maxProperties": 10,
+                            "propertyNames": {"pattern": r"^[A-Za-z0-9-]{1,64}$"},
+                            "additionalProperties": {"type": "string", "maxLength": 200}},
+                "operations": {"type": "object", "maxProperties": 20,
+                               "propertyNames": {"pattern": r"^[a-z_][a-z0-9_]{0,63}$"},
+                               "additionalProperties": {
+                                   "type": "object", "required": ["method", "path"], "additionalProperties": False,
+                                   "properties": {"method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                                                  "path": _client_path,
+                                                  "wrap": {"type": "string", "maxLength": 64}}}},
+            },
+        },
+      },
+    },
+}
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -64,7 +100,16 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                  "items": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,31}$"}},
         "license": {"enum": ["MIT", "Apache-2.0", "Proprietary"]},
         "icon": {"type": "string", "maxLength": 300},
-        "changelog": {"type": "string", "maxLength": 5000},
+        "changelog": {"oneOf": [
+            {"type": "string", "maxLength": 5000},
+            {"type": "array", "maxItems": 100, "items": {
+                "type": "object", "required": ["version", "changes"], "additionalProperties": False,
+                "properties": {"version": {"type": "string", "pattern": SEMVER_PATTERN},
+                               "date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+                               "changes": {"type": "array", "minItems": 1, "maxItems": 50,
+                                           "items": {"type": "string", "minLength": 1, "maxLength": 500}}}}},
+        ]},
+        "client": CLIENT_SCHEMA,
         "pricing": {
             "type": "object", "required": ["tier"], "additionalProperties": False,
             "properties": {
@@ -246,6 +291,24 @@ def _check_config(config: dict[str, Any], problems: list[dict[str, str]]) -> Non
         problems.append({"path": where, "message": problem["message"]})
 
 
+def _check_client(document: dict[str, Any], problems: list[dict[str, str]]) -> None:
+    """Every path a client alias names is a declared endpoint with that method."""
+    declared = {(e["method"], e["path"]) for e in document["api"]["endpoints"]}
+    paths = {path for _, path in declared}
+    for name, alias in ((document.get("client") or {}).get("resources") or {}).items():
+        if any(header.lower() == "authorization" for header in alias.get("headers") or {}):
+            problems.append({"path": f"client/resources/{name}/headers",
+                             "message": "Authorization carries the caller's key; an alias may not set it"})
+        for key in ("collection", "item"):
+            if key in alias and alias[key] not in paths:
+                problems.append({"path": f"client/resources/{name}/{key}",
+                                 "message": f"{alias[key]} is not a declared endpoint path"})
+        for op_name, op in (alias.get("operations") or {}).items():
+            if (op["method"], op["path"]) not in declared:
+                problems.append({"path": f"client/resources/{name}/operations/{op_name}",
+                                 "message": f"{op['method']} {op['path']} is not a declared endpoint"})
+
+
 def parse_manifest(document: Any) -> Manifest:
     """Validate and normalize; raise one InvalidInputError listing every violation."""
     problems = validation_errors(MANIFEST_SCHEMA, document)
@@ -263,6 +326,7 @@ def parse_manifest(document: Any) -> Manifest:
         auth = document.get("auth", {})
         if "header" in auth.get("carriers", []) and not auth.get("header"):
             problems.append({"path": "auth/header", "message": "name the header when carriers has 'header'"})
+        _check_client(document, problems)
     if problems:
         summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
         raise InvalidInputError(f"invalid manifest: {summary}", code="invalid_manifest", details=problems)

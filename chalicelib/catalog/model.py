@@ -36,6 +36,7 @@ class Plugin:
     updated_at: datetime
     auth_header: str | None = None  # the manifest's own credential header, e.g. DD-API-KEY
     calls_7d: int = 0  # calls in the last 7 UTC days, set by the hourly job: the "trending" order
+    fidelity: dict[str, Any] | None = None  # the latest version's figures (catalog/documents.py card_fidelity)
 
     @property
     def listed(self) -> bool:
@@ -60,3 +61,4 @@ class Version:
     reviewed_by: str | None = None
     review_reason: str | None = None
     submission_id: str | None = None  # the package submission this version runs (None: first-party code)
+    documents: dict[str, Any] | None = None  # README and fidelity from its package (catalog/documents.py)

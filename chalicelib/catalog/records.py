@@ -82,6 +82,7 @@ class PluginRecord(CatalogTable, discriminator="plugin"):
     updated_at = UTCDateTimeAttribute()
     auth_header = UnicodeAttribute(null=True)
     calls_7d = NumberAttribute(default=0)  # written only by the hourly job (CatalogRepository.set_calls_7d)
+    fidelity = JSONAttribute(null=True)  # the latest published version's fidelity figures, for the card
     listing_pk = UnicodeAttribute(default=LISTING_PARTITION)
     listing_ts = NumberAttribute()
 
@@ -103,6 +104,7 @@ class VersionRecord(CatalogTable, discriminator="version"):
     review_reason = UnicodeAttribute(null=True)
     published_at = UTCDateTimeAttribute(null=True)
     submission_id = UnicodeAttribute(null=True)  # set when the version came from a package submission
+    documents = JSONAttribute(null=True)  # {readme, fidelity} of its package (catalog/documents.py)
 
     @staticmethod
     def key(name: str, version: str) -> tuple[str, str]:

@@ -35,6 +35,7 @@ def to_plugin(rec: PluginRecord) -> Plugin:
         rating_sum=int(rec.rating_sum or 0), rating_count=int(rec.rating_count or 0),
         verified=rec.verified, created_at=rec.created_at, published_at=rec.published_at,
         updated_at=rec.updated_at, auth_header=rec.auth_header, calls_7d=int(rec.calls_7d or 0),
+        fidelity=rec.fidelity,
     )
 
 
@@ -42,7 +43,7 @@ def to_version(rec: VersionRecord) -> Version:
     return Version(name=rec.name, version=rec.version, major=int(rec.major), manifest=rec.manifest,
                    status=rec.status, created_at=rec.created_at, submitted_at=rec.submitted_at,
                    published_at=rec.published_at, reviewed_by=rec.reviewed_by,
-                   review_reason=rec.review_reason, submission_id=rec.submission_id)
+                   review_reason=rec.review_reason, submission_id=rec.submission_id, documents=rec.documents)
 
 
 def plugin_record(plugin: Plugin) -> PluginRecord:
@@ -57,7 +58,7 @@ def plugin_record(plugin: Plugin) -> PluginRecord:
         install_count=plugin.install_count, rating_sum=plugin.rating_sum,
         rating_count=plugin.rating_count, verified=plugin.verified, created_at=plugin.created_at,
         published_at=plugin.published_at, updated_at=plugin.updated_at, auth_header=plugin.auth_header,
-        listing_pk=LISTING_PARTITION, listing_ts=now_ms(),
+        fidelity=plugin.fidelity, listing_pk=LISTING_PARTITION, listing_ts=now_ms(),
     )
 
 
@@ -67,7 +68,7 @@ def version_record(version: Version) -> VersionRecord:
         version=version.version, major=version.major, manifest=version.manifest,
         status=version.status, created_at=version.created_at, submitted_at=version.submitted_at,
         published_at=version.published_at, reviewed_by=version.reviewed_by,
-        review_reason=version.review_reason, submission_id=version.submission_id,
+        review_reason=version.review_reason, submission_id=version.submission_id, documents=version.documents,
         review_state=PENDING if version.status == "pending_review" else None,
     )
 
@@ -181,7 +182,7 @@ class CatalogRepository:
 # chalicelib.trust writes, so an approval racing a tier change cannot write the old tier back.
 _PLUGIN_MUTABLE = ("display_name", "description", "category", "tags", "icon", "status", "status_reason",
                    "tier", "per_call_price_micros", "free_tier_calls", "latest_version", "latest_by_major",
-                   "max_version", "published_at", "updated_at", "auth_header", "listing_ts")
+                   "max_version", "published_at", "updated_at", "auth_header", "fidelity", "listing_ts")
 
 
 def _mutable_actions(plugin: Plugin) -> list[Any]:

@@ -8,12 +8,14 @@ live: pending_review -> approved (reviewed; being deployed) -> published | deplo
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import semver
 
 from chalicelib.auth.principal import Principal
+from chalicelib.catalog.documents import card_fidelity
 from chalicelib.catalog.index import CatalogIndex
 from chalicelib.catalog.manifest import Manifest, parse_manifest
 from chalicelib.catalog.model import PLUGIN_STATUSES, Plugin, Version
@@ -31,6 +33,19 @@ def _opt_iso(value: Any) -> str | None:
     return iso(value) if value else None
 
 
+def changelog_entry(changelog: Any, version: str) -> dict[str, Any]:
+    """A version's changelog as the API shows it: ``changelog`` (text), ``changes`` and ``date``
+    from a manifest's list form (``[{version, date, changes}]``), or the legacy text alone."""
+    if isinstance(changelog, list):
+        entry = next((e for e in changelog if isinstance(e, dict) and e.get("version") == version), None)
+        if entry is None:
+            return {"changelog": None, "changes": [], "date": None}
+        changes = [str(c) for c in entry.get("changes", [])]
+        return {"changelog": "\n".join(f"- {c}" for c in changes), "changes": changes, "date": entry.get("date")}
+    return {"changelog": changelog if isinstance(changelog, str) else None,
+            "changes": [changelog] if isinstance(changelog, str) and changelog else [], "date": None}
+
+
 def card(plugin: Plugin) -> dict[str, Any]:
     """What a catalog listing shows about a plugin."""
     return {
@@ -44,6 +59,8 @@ def card(plugin: Plugin) -> dict[str, Any]:
                     "free_tier_calls": plugin.free_tier_calls},
         "latest_version": plugin.latest_version, "published_at": _opt_iso(plugin.published_at),
         "calls_last_7_days": plugin.calls_7d,
+        # coverage and conformance against the vendor's OpenAPI document, with its version
+        "fidelity": plugin.fidelity,
     }
 
 
@@ -51,7 +68,7 @@ def version_view(version: Version, *, full: bool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "version": version.version, "status": version.status,
         "published_at": _opt_iso(version.published_at),
-        "changelog": version.manifest.get("changelog"),
+        **changelog_entry(version.manifest.get("changelog"), version.version),
     }
     if full:
         view.update(created_at=iso(version.created_at), submitted_at=_opt_iso(version.submitted_at),
@@ -92,10 +109,19 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 class CatalogService:
-    def __init__(self, repository: CatalogRepository, index: CatalogIndex, clock: Clock) -> None:
+    def __init__(self, repository: CatalogRepository, index: CatalogIndex, clock: Clock,
+                 source_documents: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self._repo = repository
         self._index = index
         self._clock = clock
+        # First-party plugins' README and fidelity, from their projects (catalog/documents.py).
+        self._source_documents = source_documents
+
+    def version_documents(self, version: Version) -> dict[str, Any] | None:
+        """A version's README and fidelity: stored from its package, or a first-party plugin's own."""
+        if version.submission_id or version.documents:
+            return version.documents
+        return self._source_documents(version.name) if self._source_documents is not None else None
 
     def listing_changed(self) -> None:
         """Another context changed what a card shows (rating, tier): re-read before the next search."""
@@ -141,8 +167,8 @@ class CatalogService:
                                         code="not_plugin_owner")
         return plugin
 
-    def create_plugin(self, principal: Principal, document: Any, *,
-                      submission_id: str | None = None) -> dict[str, Any]:
+    def create_plugin(self, principal: Principal, document: Any, *, submission_id: str | None = None,
+                      documents: dict[str, Any] | None = None) -> dict[str, Any]:
         manifest = parse_manifest(document)
         now = self._clock.now()
         doc, pricing = manifest.document, manifest.pricing
@@ -156,14 +182,15 @@ class CatalogService:
             rating_sum=0, rating_count=0, verified="listed", created_at=now, published_at=None,
             updated_at=now,
         )
-        version = self._new_version(manifest, submission_id)
+        version = self._new_version(manifest, submission_id, documents)
         self._repo.create_plugin(plugin, version)
         return owner_view(plugin, [version])
 
-    def _new_version(self, manifest: Manifest, submission_id: str | None) -> Version:
+    def _new_version(self, manifest: Manifest, submission_id: str | None,
+                     documents: dict[str, Any] | None = None) -> Version:
         return Version(name=manifest.name, version=manifest.version, major=manifest.major,
                        manifest=manifest.document, status="draft", created_at=self._clock.now(),
-                       submission_id=submission_id)
+                       submission_id=submission_id, documents=documents)
 
     def _check_new_version(self, name: str, manifest: Manifest) -> None:
         """Each major line only moves forward (1.4.1 may follow 2.0.0: a fix for 1.x users); a
@@ -181,15 +208,15 @@ class CatalogService:
                                 f"({new.major + 1}.0.0), not {new}", code="breaking_change_requires_major",
                                 details={"changes": changes, "compared_with": published[0].version})
 
-    def add_version(self, principal: Principal, name: str, document: Any, *,
-                    submission_id: str | None = None) -> dict[str, Any]:
+    def add_version(self, principal: Principal, name: str, document: Any, *, submission_id: str | None = None,
+                    documents: dict[str, Any] | None = None) -> dict[str, Any]:
         plugin = self._owned(principal, name)
         manifest = parse_manifest(document)
         if manifest.name != name:
             raise InvalidInputError(f"manifest name '{manifest.name}' does not match '{name}'",
                                     code="manifest_name_mismatch")
         self._check_new_version(name, manifest)
-        version = self._new_version(manifest, submission_id)
+        version = self._new_version(manifest, submission_id, documents)
         self._repo.add_version(version, expected_max=plugin.max_version,
                                new_max=str(max(_semver(manifest.version), _semver(plugin.max_version))))
         return version_view(version, full=True)
@@ -210,20 +237,23 @@ class CatalogService:
                                 code="version_not_submittable")
         return "update"
 
-    def submit_package(self, principal: Principal, document: Any, submission_id: str) -> dict[str, Any]:
-        """A package that passed its checks: its version enters the catalog and the review queue."""
+    def submit_package(self, principal: Principal, document: Any, submission_id: str,
+                       documents: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A package that passed its checks: its version enters the catalog and the review queue,
+        with its ``documents`` (README and the checks' fidelity figure: catalog/documents.py)."""
         manifest = parse_manifest(document)
         plan = self.plan_package(principal, manifest)
         if plan == "create":
-            self.create_plugin(principal, document, submission_id=submission_id)
+            self.create_plugin(principal, document, submission_id=submission_id, documents=documents)
         elif plan == "add":
-            self.add_version(principal, manifest.name, document, submission_id=submission_id)
+            self.add_version(principal, manifest.name, document, submission_id=submission_id, documents=documents)
         else:
-            self.update_version(principal, manifest.name, manifest.version, document, submission_id=submission_id)
+            self.update_version(principal, manifest.name, manifest.version, document, submission_id=submission_id,
+                                documents=documents)
         return self.submit_version(principal, manifest.name, manifest.version)
 
     def update_version(self, principal: Principal, name: str, version: str, document: Any, *,
-                       submission_id: str | None = None) -> dict[str, Any]:
+                       submission_id: str | None = None, documents: dict[str, Any] | None = None) -> dict[str, Any]:
         self._owned(principal, name)
         current = self.get_version(name, version)
         if current.status not in RESUBMITTABLE:
@@ -233,7 +263,7 @@ class CatalogService:
         if (manifest.name, manifest.version) != (name, version):
             raise InvalidInputError("manifest name and version must match the URL", code="manifest_name_mismatch")
         updated = replace(current, manifest=manifest.document, major=manifest.major, status="draft",
-                          review_reason=None, submission_id=submission_id)
+                          review_reason=None, submission_id=submission_id, documents=documents)
         self._repo.save_version(updated, expected_status=current.status)
         return version_view(updated, full=True)
 
@@ -333,6 +363,7 @@ class CatalogService:
             free_tier_calls=pricing["free_tier_calls"], latest_version=latest.version,
             latest_by_major=by_major, published_at=plugin.published_at or now, updated_at=now,
             auth_header=(doc.get("auth") or {}).get("header"),
+            fidelity=card_fidelity(self.version_documents(latest)),
         )
         self._repo.save_version_and_plugin(approved, updated, expected_version_status=expected,
                                            expected_plugin_status=plugin.status)
@@ -416,11 +447,19 @@ class CatalogService:
             raise NotFoundError(f"plugin '{name}' is not available", code="plugin_not_found")
         versions = self.published_versions(name)
         latest = versions[0].manifest
+        docs = self.version_documents(versions[0]) or {}
+        history = latest.get("changelog")
         return {
             **card(plugin),
+            # The card's figures follow the newest version's documents (a first-party plugin's may
+            # have been measured again since it was published).
+            "fidelity": card_fidelity(docs) if docs.get("fidelity") else plugin.fidelity,
             "api": latest["api"], "permissions": latest.get("permissions", []),
             "config": latest.get("config", {}), "auth": latest.get("auth"),
             "runtime": latest["runtime"], "license": latest.get("license"),
             "pricing_model": latest["pricing"].get("model", "usage"), "plans": latest["pricing"].get("plans", []),
             "versions": [version_view(v, full=False) for v in versions],
+            "readme": docs.get("readme"), "fidelity_report": docs.get("fidelity"),
+            "client": latest.get("client"),
+            "changelog": [e for e in history if isinstance(e, dict)] if isinstance(history, list) else [],
         }

@@ -50,6 +50,25 @@ def _plugin_deployer(raw: str, artifact_store: str) -> str:
     return deployer
 
 
+def _limit(raw: str, name: str) -> str:
+    requests, sep, seconds = raw.partition("/")
+    if not sep or not requests.isdigit() or not seconds.isdigit() or int(requests) < 1 or int(seconds) < 1:
+        raise ConfigurationError(f"{name} must be 'requests/seconds', e.g. 25/1")
+    return raw
+
+
+def _positive(raw: str, name: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a positive whole number")
+    return int(raw)
+
+
+def _choice(raw: str, name: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}")
+    return raw
+
+
 def _signing_key(raw: str) -> str:
     if raw and len(raw) < 32:
         raise ConfigurationError("MF_WEBHOOK_SIGNING_KEY must be at least 32 characters")
@@ -88,6 +107,12 @@ class Settings:
     # Approved versions: "local" (extracted for the local runtime) | "cloudformation" (a stack per plugin
     # major in AWS); empty with no artifact store (publishing refused). Default: what the store implies.
     plugin_deployer: str
+    # Sandbox keys' limits, like Stripe's test mode: calls per key ("requests/seconds") and calls a
+    # month per (user, plugin); past them 429 sandbox_limit.
+    sandbox_rate_limit: str = "25/1"
+    sandbox_monthly_calls: int = 100_000
+    dunning_grace_days: int = 7  # a failed usage invoice: live calls refused (402 payment_overdue) after this
+    negative_balances: str = "carry"  # carry (net against the next payouts) | reverse_transfer (claw back)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -127,4 +152,10 @@ class Settings:
             checks_dispatch=environ.get("MF_CHECKS_DISPATCH", "lambda"),
             plugin_deployer=_plugin_deployer(environ.get("MF_PLUGIN_DEPLOYER", ""),
                                              environ.get("MF_ARTIFACT_STORE", "")),
+            sandbox_rate_limit=_limit(environ.get("MF_SANDBOX_RATE_LIMIT", "25/1"), "MF_SANDBOX_RATE_LIMIT"),
+            sandbox_monthly_calls=_positive(environ.get("MF_SANDBOX_MONTHLY_CALLS", "100000"),
+                                            "MF_SANDBOX_MONTHLY_CALLS"),
+            dunning_grace_days=_positive(environ.get("MF_DUNNING_GRACE_DAYS", "7"), "MF_DUNNING_GRACE_DAYS"),
+            negative_balances=_choice(environ.get("MF_NEGATIVE_BALANCES", "carry"), "MF_NEGATIVE_BALANCES",
+                                      ("carry", "reverse_transfer")),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.billing.customers import Standing
 from chalicelib.billing.holding import Holding
 from chalicelib.catalog.model import Plugin, Version
 from chalicelib.catalog.service import CatalogService
@@ -30,6 +31,7 @@ class Entitlement:
     function: PluginFunction
     rate_limit: Limit
     holding: Holding  # the caller's plan on the plugin: licence tier, features, quota, concurrency
+    standing: Standing = Standing()  # the caller's payments: card on file, overdue invoices, spending cap
 
 
 class FunctionLocator:
@@ -60,9 +62,11 @@ class FunctionLocator:
 
 class EntitlementResolver:
     def __init__(self, installs: InstallRepository, catalog: CatalogService, functions: FunctionLocator,
-                 ttl_seconds: float, holding: Callable[[str, str], Holding]) -> None:
+                 ttl_seconds: float, holding: Callable[[str, str], Holding],
+                 standing: Callable[[str], Standing] = lambda user_id: Standing()) -> None:
         self._installs = installs
         self._holding = holding
+        self._standing = standing
         self._catalog = catalog
         self.functions = functions
         self._entitlements: TtlCache[Entitlement] = TtlCache(ttl_seconds)
@@ -82,6 +86,10 @@ class EntitlementResolver:
     def forget(self, user_id: str, name: str) -> None:
         """This container's own changes (install, plan, trial) apply here at once."""
         self._entitlements.forget(lambda key: key[:2] == (user_id, name))  # type: ignore[index]
+
+    def forget_user(self, user_id: str) -> None:
+        """A change of the user's payments (a card, an invoice paid or overdue) applies here at once."""
+        self._entitlements.forget(lambda key: key[0] == user_id)  # type: ignore[index]
 
     def _load(self, user_id: str, name: str, major: int) -> Entitlement:
         plugin = self._catalog.get_listed_plugin(name)
@@ -104,4 +112,4 @@ class EntitlementResolver:
         rate_limit = Limit(limits["requests"], limits["window_seconds"]) if limits else DEFAULT_RATE_LIMIT
         return Entitlement(plugin=plugin, install=install, version=version,
                            function=self.functions.locate(version), rate_limit=rate_limit,
-                           holding=self._holding(user_id, name))
+                           holding=self._holding(user_id, name), standing=self._standing(user_id))

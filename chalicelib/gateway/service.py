@@ -27,8 +27,8 @@ from chalicelib.core.errors import (NotFoundError, PayloadTooLargeError, QuotaEx
 from chalicelib.core.periods import month_key
 from chalicelib.gateway.credentials import extract
 from chalicelib.gateway.entitlements import Entitlement, EntitlementResolver
-from chalicelib.limits.quotas import QuotaStore, SlotStore
-from chalicelib.limits.service import RateLimiter
+from chalicelib.limits.quotas import QuotaStore, SlotStore, SpendStore
+from chalicelib.limits.service import Limit, RateLimiter
 from chalicelib.metering.service import MeteredCall, MeteringService, MonthUsage
 from chalicelib.installs.model import Install
 from chalicelib.metering.rating import UNLIMITED
@@ -94,10 +94,34 @@ def _upgrade_hint(holding: Holding) -> tuple[str, dict[str, Any] | None]:
         return "Contact the plugin's developer for a larger plan.", None
     calls = "unlimited calls" if plan.included_calls == UNLIMITED else f"{plan.included_calls:,} calls a month"
     price = f"${plan.price_cents / 100:,.2f}" + (f"/{plan.interval}" if plan.interval else "")
-    hint = (f"Upgrade to {plan.name} ({price}, {calls}): POST /billing/checkout "
-            f'{{"plugin": "{holding.plugin}", "plan": "{plan.id}"}}.')
+    if holding.source == "subscription":  # one subscription per plugin: it changes, never a second
+        hint = (f"Upgrade to {plan.name} ({price}, {calls}, prorated for the rest of this period): POST "
+                f'/billing/subscriptions/{holding.plugin}/change {{"plan": "{plan.id}"}}.')
+    else:
+        hint = (f"Upgrade to {plan.name} ({price}, {calls}): POST /billing/checkout "
+                f'{{"plugin": "{holding.plugin}", "plan": "{plan.id}"}}.')
     return hint, {"plan": plan.id, "name": plan.name, "price_cents": plan.price_cents, "interval": plan.interval,
                   "included_calls": plan.included_calls}
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Stripe's test mode has limits too, so a sandbox key is no way around going live."""
+
+    rate: Limit = Limit(25, 1)  # calls per key
+    monthly_calls: int = 100_000  # per (user, plugin)
+
+
+GO_LIVE = ("For more, go live: create a live key (POST /keys {\"mode\": \"live\"}) and add a card "
+           "(POST /billing/setup); live calls are billed past each plugin's free tier.")
+
+
+def _month_reset(now: Any) -> tuple[str, int]:
+    """The first moment of next month (ISO) and the seconds until then."""
+    from datetime import datetime, timezone
+
+    nxt = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=timezone.utc)
+    return nxt.strftime("%Y-%m-%dT%H:%M:%SZ"), max(1, int((nxt - now).total_seconds()))
 
 
 def usage_headers(usage: MonthUsage) -> dict[str, str]:
@@ -112,7 +136,10 @@ class GatewayService:
     def __init__(self, auth: AuthService, entitlements: EntitlementResolver, limiter: RateLimiter,
                  runtime: PluginRuntime, metering: MeteringService, clock: Clock, quotas: QuotaStore,
                  slots: SlotStore,
-                 on_webhooks: Callable[[Entitlement, bool, list[dict[str, Any]]], None] | None = None) -> None:
+                 on_webhooks: Callable[[Entitlement, bool, list[dict[str, Any]]], None] | None = None,
+                 spend: SpendStore | None = None, sandbox: SandboxLimits = SandboxLimits()) -> None:
+        self._spend = spend or SpendStore()
+        self._sandbox = sandbox
         self._quotas = quotas
         self._slots = slots
         self._auth = auth
@@ -148,8 +175,16 @@ class GatewayService:
         if len(call.body) > MAX_BODY_BYTES:
             raise PayloadTooLargeError(f"request body is {len(call.body)} bytes; plugins accept at most "
                                        f"{MAX_BODY_BYTES}")
+        if principal.sandbox:
+            self._admit_sandbox(principal.key_id or principal.user_id, principal.user_id, call.plugin)
         quota = self._admit(principal.user_id, entitlement, principal.sandbox)
-        slot = self._take_slot(principal.user_id, entitlement, quota)
+        spend = None if principal.sandbox else self._collectable(principal.user_id, entitlement, quota)
+        try:
+            slot = self._take_slot(principal.user_id, entitlement, quota)
+        except RateLimitedError:
+            if spend is not None:
+                self._spend.refund(principal.user_id, spend[0], spend[1])
+            raise
         event = self._event(call, entitlement, principal.sandbox, extracted.headers)
         began = time.perf_counter()
         failure: PluginFailure | None = None
@@ -167,6 +202,8 @@ class GatewayService:
         if quota is not None and (status is None or status >= 500):  # not billable: not counted either
             self._quotas.refund(principal.user_id, call.plugin, quota[0])
             quota = (quota[0], quota[1], quota[2] - 1)
+        if spend is not None and (status is None or status >= 500):
+            self._spend.refund(principal.user_id, spend[0], spend[1])
         usage = self._metering.record(
             MeteredCall(plugin=call.plugin, user_id=principal.user_id, sandbox=principal.sandbox,
                         status=status, latency_ms=latency_ms),
@@ -211,6 +248,63 @@ class GatewayService:
                 details={"limit": limit, "used": limit, "plan": holding.plan, "resets_at": resets,
                          "upgrade": upgrade}, headers=quota_headers(limit, limit))
         return month, limit, used
+
+    def _admit_sandbox(self, key_id: str, user_id: str, plugin: str) -> None:
+        """A sandbox key's rate (per key) and monthly volume (per user and plugin): 429 ``sandbox_limit``."""
+        rate = self._sandbox.rate
+        decision = self._limiter.check(f"sbx#{key_id}", rate)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"Sandbox keys make at most {rate.requests} calls per {rate.window_seconds} s. {GO_LIVE}",
+                retry_after_seconds=max(1, decision.reset_at - int(time.time())), code="sandbox_limit",
+                details={"limit": rate.requests, "window_seconds": rate.window_seconds, "scope": "key"},
+                headers=decision.headers())
+        now = self._clock.now()
+        limit = self._sandbox.monthly_calls
+        if self._quotas.admit(user_id, f"sandbox#{plugin}", month_key(now), limit) is None:
+            resets, seconds = _month_reset(now)
+            raise RateLimitedError(
+                f"Sandbox keys make at most {limit:,} calls a month to each plugin (resets {resets[:10]}). {GO_LIVE}",
+                retry_after_seconds=seconds, code="sandbox_limit",
+                details={"limit": limit, "scope": "month", "resets_at": resets})
+
+    def _collectable(self, user_id: str, entitlement: Entitlement,
+                     quota: tuple[str, int, int] | None) -> tuple[str, int] | None:
+        """Collect before you bill: a live call past the free tier needs a card on file, no invoice
+        overdue and room under the spending cap. The spend it took (month, µ$), to give back if the
+        call is not billable."""
+        standing, holding = entitlement.standing, entitlement.holding
+
+        def refuse(message: str, code: str, details: dict[str, Any]) -> None:
+            if quota is not None:
+                self._quotas.refund(user_id, holding.plugin, quota[0])
+            raise QuotaExceededError(message, code=code, details=details)
+
+        if standing.overdue:
+            refuse(f"Your usage invoice is overdue: live calls are refused until it is paid. Pay it at "
+                   f"{standing.pay_url or 'the link in GET /billing'} or with POST /billing/invoices/{{month}}/pay "
+                   "after adding a card (POST /billing/setup).", "payment_overdue",
+                   {"pay_url": standing.pay_url, "billing": "/billing", "add_payment_method": "/billing/setup"})
+        if holding.allowance == UNLIMITED or holding.unit_price_micros <= 0:
+            return None
+        if self._metering.billable_so_far(holding.plugin, user_id) < holding.allowance:
+            return None  # still within the free tier
+        price = f"${holding.unit_price_micros / 1_000_000:,.4f}".rstrip("0").rstrip(".")
+        if not standing.has_payment_method:
+            refuse(f"You have used the {holding.allowance:,} free calls of {holding.plugin} this month; calls past "
+                   f"them cost {price} each and need a payment method on file. Add a card: POST /billing/setup "
+                   "(Stripe Checkout) or POST /billing/payment-method.", "payment_method_required",
+                   {"free_calls": holding.allowance, "unit_price_micros": holding.unit_price_micros,
+                    "add_payment_method": "/billing/setup", "payment_method": "/billing/payment-method"})
+        if standing.spending_cap_cents:
+            month = month_key(self._clock.now())
+            spent = self._spend.charge(user_id, month, holding.unit_price_micros, standing.spending_cap_cents * 10_000)
+            if spent is None:
+                refuse(f"Your spending cap of ${standing.spending_cap_cents / 100:,.2f} this month is reached; "
+                       "raise it with PUT /billing/spending-cap to keep calling.", "spending_cap_reached",
+                       {"cap_cents": standing.spending_cap_cents, "spending_cap": "/billing/spending-cap"})
+            return month, holding.unit_price_micros
+        return None
 
     def _take_slot(self, user_id: str, entitlement: Entitlement, quota: tuple[str, int, int] | None) -> int | None:
         holding = entitlement.holding

@@ -14,7 +14,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.dynamo import condition_failed, find
-from chalicelib.limits.records import QuotaRecord, SlotRecord
+from chalicelib.limits.records import QuotaRecord, SlotRecord, SpendRecord
 
 
 class QuotaStore:
@@ -36,6 +36,29 @@ class QuotaStore:
     def used(self, user_id: str, plugin: str, month: str) -> int:
         record = find(QuotaRecord, QuotaRecord.key(user_id, plugin, month))
         return int(record.used) if record else 0
+
+
+class SpendStore:
+    """A user's per-call charges this month against their spending cap: one conditional ``ADD`` per
+    paid call (``spent + price <= cap``), so racing calls never take the spend past the cap."""
+
+    def charge(self, user_id: str, month: str, micros: int, cap_micros: int) -> int | None:
+        """The month's spend including this call, or None when it would pass the cap."""
+        if micros > cap_micros:
+            return None
+        record = SpendRecord(*SpendRecord.key(user_id, month))
+        try:
+            record.update(actions=[SpendRecord.spent_micros.add(micros)],
+                          condition=SpendRecord.spent_micros.does_not_exist()
+                          | (SpendRecord.spent_micros <= cap_micros - micros))
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return None
+            raise
+        return int(record.spent_micros)
+
+    def refund(self, user_id: str, month: str, micros: int) -> None:
+        SpendRecord(*SpendRecord.key(user_id, month)).update(actions=[SpendRecord.spent_micros.add(-micros)])
 
 
 class SlotStore:

@@ -42,3 +42,13 @@ class SlotRecord(LimitsTable):
     @staticmethod
     def key(user_id: str, plugin: str, slot: int) -> tuple[str, str]:
         return f"SLOT#{user_id}#{plugin}", str(slot)
+
+
+class SpendRecord(LimitsTable):
+    """A user's per-call charges admitted this month (µ$), against their spending cap."""
+
+    spent_micros = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(user_id: str, month: str) -> tuple[str, str]:
+        return f"SPEND#{user_id}", month

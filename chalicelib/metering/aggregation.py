@@ -29,14 +29,16 @@ from chalicelib.core.clock import Clock
 from chalicelib.core.dynamo import failed_conditions, find, run_transaction
 from chalicelib.core.periods import half_of, hour_key, parse_hour
 from chalicelib.metering.rating import Rate, paid_by_half
-from chalicelib.metering.records import (LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord, PluginTotalsRecord,
-                                         PluginUserRecord, UsageHourRecord, UsageTable, UserMonthRecord)
+from chalicelib.metering.records import (DUE, LATENCY_BUCKETS_MS, PluginDayRecord, PluginPeriodRecord,
+                                         PluginTotalsRecord, PluginUserRecord, UsageHourRecord, UsageTable,
+                                         UserMonthRecord)
 
 log = logging.getLogger(__name__)
 _BUCKETS = tuple(f"lat{i}" for i in range(len(LATENCY_BUCKETS_MS)))
 _SNAPSHOT = ("calls", "billable", "errors", "latency_ms_sum", *_BUCKETS)
 
 RateLookup = Callable[[str, str], Rate]  # (plugin, user) -> the user's rate now
+RatedListener = Callable[[str, str, str], None]  # (plugin, user, month): a live month's charges grew
 
 
 @dataclass
@@ -58,9 +60,10 @@ def _snapshot(rec: UsageHourRecord) -> list[int]:
 
 
 class Aggregator:
-    def __init__(self, rate_for: RateLookup, clock: Clock) -> None:
+    def __init__(self, rate_for: RateLookup, clock: Clock, on_rated: RatedListener | None = None) -> None:
         self._rate_for = rate_for
         self._clock = clock
+        self._on_rated = on_rated
 
     def recent_hours(self, count: int = 2) -> list[str]:
         """The last ``count`` complete hours: the hourly run re-reads the one before too, for late calls."""
@@ -81,6 +84,10 @@ class Aggregator:
                 plugin_totals.errors += int(counter.errors or 0)
                 if self._apply(counter):
                     report.applied += 1
+                    if counter.mode == "live" and self._on_rated is not None:
+                        # the month's charges into the ledger (a chain: a crash here is caught up by the
+                        # next fold of the month or, at the latest, by the month close)
+                        self._on_rated(counter.plugin, counter.user_id, counter.hour[:7])
             report.per_plugin[hour] = totals
         return report
 
@@ -150,6 +157,8 @@ class Aggregator:
             ]
             if live:
                 month_actions.append(UserMonthRecord.billing_month.set(month))
+            if live and sum(revenue_delta) > 0:
+                month_actions += [UserMonthRecord.due.set(DUE), UserMonthRecord.due_key.set(f"{user}#{plugin}#{month}")]
             if first_today:
                 month_actions.append(UserMonthRecord.days.add({moment.day}))
             tx.update(UserMonthRecord(*month_key), actions=month_actions,

@@ -48,6 +48,24 @@ class ByPeriodIndex(GlobalSecondaryIndex):
     pk = UnicodeAttribute(range_key=True)
 
 
+class DueIndex(GlobalSecondaryIndex):
+    """Sparse: live months with charges not yet all rated into the ledger and invoiced.
+
+    A fold that adds charges sets ``due``; the invoice that bills all of them removes it (on the
+    month's version, so a late fold in between keeps it). The month close reads exactly these,
+    which is how usage that reaches a closed month late still gets billed, once."""
+
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due = UnicodeAttribute(hash_key=True)  # always DUE
+    due_key = UnicodeAttribute(range_key=True)  # user#plugin#month
+
+
+DUE = "due"
+
+
 class UsageTable(Model):
     class Meta:
         base_name = "usage"
@@ -58,6 +76,7 @@ class UsageTable(Model):
     by_hour = ByHourIndex()
     by_month = ByMonthIndex()
     by_period = ByPeriodIndex()
+    due_index = DueIndex()
 
 
 class UsageHourRecord(UsageTable):
@@ -104,10 +123,18 @@ class UserMonthRecord(UsageTable):
     revenue_second_micros = NumberAttribute(default=0)
     days = NumberSetAttribute(null=True)  # days of the month with calls (distinct active users per day)
     version = NumberAttribute(default=0)
+    rated_micros = NumberAttribute(null=True)  # how far the ledger's rating chain of this month has come
+    invoiced_micros = NumberAttribute(null=True)  # how much of it invoices have taken (billed or carried)
+    due = UnicodeAttribute(null=True)  # DUE while charges wait for the ledger or an invoice (sparse index)
+    due_key = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(plugin: str, user_id: str, mode: str, month: str) -> tuple[str, str]:
         return f"{plugin}#{user_id}#{mode}", f"M#{month}"
+
+    @property
+    def charged_micros(self) -> int:
+        return int(self.revenue_first_micros or 0) + int(self.revenue_second_micros or 0)
 
 
 class PluginPeriodRecord(UsageTable):

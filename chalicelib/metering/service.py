@@ -61,6 +61,7 @@ class MeteringService:
         self._clock = clock
         self._before: dict[tuple[str, str, str], Counts] = {}
         self._before_hour = ""
+        self._this_hour: dict[tuple[str, str, str], Counts] = {}  # this container's last view of the hour
         self._lock = threading.Lock()
 
     def record(self, call: MeteredCall, *, free_tier_calls: int) -> MonthUsage:
@@ -70,6 +71,9 @@ class MeteringService:
                                    billable=int(call.billable), errors=int(call.error),
                                    latency_ms=max(0, call.latency_ms))
         month = self._earlier_this_month(call.plugin, call.user_id, mode, now) + this_hour
+        with self._lock:
+            if self._before_hour == hour:
+                self._this_hour[(call.plugin, call.user_id, mode)] = this_hour  # the counter's total, all containers
         return MonthUsage(calls=month.calls, billable=month.billable, free_tier_calls=free_tier_calls,
                           sandbox=call.sandbox)
 
@@ -78,7 +82,7 @@ class MeteringService:
         key = (plugin, user_id, mode)
         with self._lock:
             if self._before_hour != hour:
-                self._before, self._before_hour = {}, hour
+                self._before, self._before_hour, self._this_hour = {}, hour, {}
             cached = self._before.get(key)
         if cached is not None:
             return cached
@@ -93,6 +97,16 @@ class MeteringService:
             if self._before_hour == hour:
                 self._before[key] = earlier
         return earlier
+
+    def billable_so_far(self, plugin: str, user_id: str) -> int:
+        """Live billable calls this month before the next call, as this container last saw them (the
+        earlier hours read once an hour, this hour's counter as the last call here returned it): what
+        the gateway asks before letting a call past the free tier. Calls in flight elsewhere are not in it."""
+        now = self._clock.now()
+        earlier = self._earlier_this_month(plugin, user_id, "live", now)
+        with self._lock:
+            this_hour = self._this_hour.get((plugin, user_id, "live"), Counts())
+        return earlier.billable + this_hour.billable
 
     def month_usage(self, *, plugin: str, user_id: str, sandbox: bool, month: str) -> Counts:
         """Counters of a whole calendar month (``YYYY-MM``), read from the hour items."""

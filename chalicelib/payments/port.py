@@ -53,8 +53,37 @@ class InvoiceLine:
 @dataclass(frozen=True)
 class Invoice:
     id: str
-    status: str  # draft | open | paid | void
+    status: str  # draft | open | paid | void | uncollectible
     amount_due_cents: int
+    hosted_url: str | None = None
+    payment_intent: str | None = None
+    amount_paid_cents: int = 0
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription as Stripe holds it now (events are only a hint: they come late and out of order)."""
+
+    id: str
+    status: str  # incomplete | trialing | active | past_due | canceled | unpaid | incomplete_expired
+    customer: str
+    item_id: str | None
+    price_id: str | None
+    current_period_start: int | None
+    current_period_end: int | None
+    cancel_at_period_end: bool
+    trial_end: int | None
+    metadata: Mapping[str, str]
+    latest_invoice: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    amount_cents: int
+    charge: str | None
+    refunded_total_cents: int  # the charge's refunds so far, this one included
 
 
 @dataclass(frozen=True)
@@ -82,11 +111,46 @@ class PaymentsPort(Protocol):
                                 idempotency_key: str) -> CheckoutSession:
         """``mode`` is payment or subscription; ``metadata`` is also put on the subscription."""
 
+    def create_setup_session(self, *, customer_id: str, success_url: str, cancel_url: str,
+                             metadata: Mapping[str, str], idempotency_key: str) -> CheckoutSession:
+        """A Checkout Session in setup mode: the customer saves a card without paying."""
+
+    def checkout_session_status(self, session_id: str) -> str:
+        """open | complete | expired."""
+
+    def expire_checkout_session(self, session_id: str) -> None:
+        """Close an open session (no-op when it is not open any more)."""
+
     def cancel_subscription(self, *, subscription_id: str, at_period_end: bool) -> None: ...
+
+    def resume_subscription(self, *, subscription_id: str, metadata: Mapping[str, str]) -> Subscription:
+        """Undo a cancellation at the period end (and set ``metadata``)."""
+
+    def retrieve_subscription(self, subscription_id: str) -> Subscription: ...
+
+    def change_subscription(self, *, subscription_id: str, item_id: str, price_id: str, prorate: bool,
+                            metadata: Mapping[str, str], idempotency_key: str) -> Subscription:
+        """Move the subscription's item to ``price_id``. ``prorate``: invoice the difference for the rest
+        of the period now (an upgrade); otherwise the new price applies from the next period."""
 
     def charge_invoice(self, *, customer_id: str, lines: Sequence[InvoiceLine], metadata: Mapping[str, str],
                        idempotency_key: str) -> Invoice:
-        """Create, finalize and try to pay a one-off invoice. A decline leaves it ``open``."""
+        """Create, finalize and try to pay a one-off invoice. A decline leaves it ``open``. The invoice
+        carries ``metadata``; one made earlier with the same ``metadata["mf_invoice"]`` is continued
+        instead of made again, however long ago (idempotency keys expire after 24 hours)."""
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
+        """Try to pay an open invoice now with the customer's default card; a decline leaves it open."""
+
+    def retrieve_invoice(self, invoice_id: str) -> Invoice: ...
+
+    def refund(self, *, payment_intent: str, amount_cents: int | None, reason: str, metadata: Mapping[str, str],
+               idempotency_key: str) -> Refund:
+        """Give back (part of) a payment; ``None``: all that is left of it."""
+
+    def reverse_transfer(self, *, transfer_id: str, amount_cents: int, metadata: Mapping[str, str],
+                         idempotency_key: str) -> str:
+        """Take (part of) a transfer back from the connected account; the reversal's id."""
 
     def create_connect_account(self, *, developer_id: str, email: str, country: str,
                                idempotency_key: str) -> str: ...
@@ -96,12 +160,12 @@ class PaymentsPort(Protocol):
     def account_status(self, account_id: str) -> AccountStatus: ...
 
     def create_transfer(self, *, account_id: str, amount_cents: int, description: str,
-                        metadata: Mapping[str, str], idempotency_key: str) -> str:
-        """A USD transfer to a connected account, in transfer group ``idempotency_key``; returns its id."""
+                        metadata: Mapping[str, str], transfer_group: str, idempotency_key: str) -> str:
+        """A USD transfer to a connected account, in ``transfer_group``; returns its id."""
 
     def find_transfer(self, transfer_group: str) -> str | None:
         """The transfer already made in ``transfer_group``, if any: idempotency keys expire after
-        24 hours, so a payout retried later first looks for the transfer it may have made."""
+        24 hours, so a payout first looks for the transfer it may have made, whatever it recorded."""
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The verified event, or :class:`InvalidWebhookError`."""

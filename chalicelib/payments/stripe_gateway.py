@@ -36,6 +36,8 @@ from chalicelib.payments.port import (
     InvalidPaymentMethodError,
     InvalidWebhookError,
     PaymentsError,
+    Refund,
+    Subscription,
 )
 
 CURRENCY = "usd"
@@ -44,6 +46,35 @@ PRICE_INTERVALS = ("day", "week", "month", "year")
 
 _Interval = Literal["day", "month", "week", "year"]
 _Mode = Literal["payment", "subscription"]
+
+
+def _invoice(found: Any) -> Invoice:
+    data = found.to_dict() if hasattr(found, "to_dict") else dict(found)
+    intent = data.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if not intent:  # API versions since 2025-03 list payments instead
+        payments = ((data.get("payments") or {}).get("data") or [{}])[0].get("payment") or {}
+        intent = payments.get("payment_intent")
+    return Invoice(id=str(data["id"]), status=str(data.get("status") or "draft"),
+                   amount_due_cents=int(data.get("amount_due") or 0), hosted_url=data.get("hosted_invoice_url"),
+                   payment_intent=str(intent) if intent else None, amount_paid_cents=int(data.get("amount_paid") or 0),
+                   metadata=dict(data.get("metadata") or {}))
+
+
+def subscription_of(data: dict[str, Any]) -> Subscription:
+    """The port's view of a Stripe subscription object (as retrieved, or in an event)."""
+    item = ((data.get("items") or {}).get("data") or [{}])[0]
+    price = item.get("price") or {}
+    latest = data.get("latest_invoice")
+    return Subscription(
+        id=str(data["id"]), status=str(data.get("status")), customer=str(data.get("customer") or ""),
+        item_id=item.get("id"), price_id=price.get("id") if isinstance(price, dict) else price,
+        current_period_start=data.get("current_period_start") or item.get("current_period_start"),
+        current_period_end=data.get("current_period_end") or item.get("current_period_end"),
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")), trial_end=data.get("trial_end"),
+        metadata=dict(data.get("metadata") or {}),
+        latest_invoice=latest.get("id") if isinstance(latest, dict) else latest)
 
 
 def _refusal_code(exc: stripe.StripeError, default: str) -> str:
@@ -143,11 +174,13 @@ class StripePayments:
     def adopt_checkout_payment_method(self, *, customer_id: str, session_id: str) -> str | None:
         with _stripe_errors():
             session = self._client.v1.checkout.sessions.retrieve(
-                session_id, params={"expand": ["payment_intent", "subscription"]})
+                session_id, params={"expand": ["payment_intent", "subscription", "setup_intent"]})
             found = session.to_dict()
             intent, subscription = found.get("payment_intent") or {}, found.get("subscription") or {}
+            setup = found.get("setup_intent") or {}
             method = (intent.get("payment_method") if isinstance(intent, dict) else None) or \
-                (subscription.get("default_payment_method") if isinstance(subscription, dict) else None)
+                (subscription.get("default_payment_method") if isinstance(subscription, dict) else None) or \
+                (setup.get("payment_method") if isinstance(setup, dict) else None)
             if isinstance(method, dict):
                 method = method.get("id")
             if not method:
@@ -210,6 +243,51 @@ class StripePayments:
                 params=params, options={"idempotency_key": idempotency_key})
         return CheckoutSession(id=session.id, url=session.url)
 
+    def create_setup_session(self, *, customer_id: str, success_url: str, cancel_url: str,
+                             metadata: Mapping[str, str], idempotency_key: str) -> CheckoutSession:
+        params: SessionCreateParams = {"mode": "setup", "customer": customer_id, "currency": CURRENCY,
+                                       "success_url": success_url, "cancel_url": cancel_url,
+                                       "metadata": dict(metadata), "setup_intent_data": {"metadata": dict(metadata)}}
+        with _stripe_errors(callers=("success_url", "cancel_url")):
+            session = self._client.v1.checkout.sessions.create(params=params,
+                                                               options={"idempotency_key": idempotency_key})
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def checkout_session_status(self, session_id: str) -> str:
+        with _stripe_errors():
+            return str(self._client.v1.checkout.sessions.retrieve(session_id).status)
+
+    def expire_checkout_session(self, session_id: str) -> None:
+        with _stripe_errors():
+            try:
+                self._client.v1.checkout.sessions.expire(session_id)
+            except stripe.InvalidRequestError:
+                if self._client.v1.checkout.sessions.retrieve(session_id).status == "open":
+                    raise
+
+    def retrieve_subscription(self, subscription_id: str) -> Subscription:
+        with _stripe_errors():
+            found = self._client.v1.subscriptions.retrieve(subscription_id)
+        return subscription_of(found.to_dict())
+
+    def change_subscription(self, *, subscription_id: str, item_id: str, price_id: str, prorate: bool,
+                            metadata: Mapping[str, str], idempotency_key: str) -> Subscription:
+        """An upgrade invoices the prorated difference at once and fails (``CardDeclinedError``) when
+        that payment fails (``payment_behavior=error_if_incomplete``: nothing changes then)."""
+        with _stripe_errors():
+            found = self._client.v1.subscriptions.update(subscription_id, params={
+                "items": [{"id": item_id, "price": price_id}],
+                "proration_behavior": "always_invoice" if prorate else "none",
+                "payment_behavior": "error_if_incomplete", "metadata": dict(metadata)},
+                options={"idempotency_key": idempotency_key})
+        return subscription_of(found.to_dict())
+
+    def resume_subscription(self, *, subscription_id: str, metadata: Mapping[str, str]) -> Subscription:
+        with _stripe_errors():
+            found = self._client.v1.subscriptions.update(subscription_id, params={
+                "cancel_at_period_end": False, "metadata": dict(metadata)})
+        return subscription_of(found.to_dict())
+
     def cancel_subscription(self, *, subscription_id: str, at_period_end: bool) -> None:
         """Cancel now (``DELETE``) or at the end of the current period.
 
@@ -242,14 +320,20 @@ class StripePayments:
         key = idempotency_key
         invoices = self._client.v1.invoices
         with _stripe_errors():
-            create: InvoiceCreateParams = {
-                "customer": customer_id, "collection_method": "charge_automatically",
-                "pending_invoice_items_behavior": "exclude", "metadata": dict(metadata)}
-            invoice = invoices.create(params=create, options={"idempotency_key": f"{key}:invoice"})
+            invoice = self._existing_invoice(customer_id, metadata.get("mf_invoice"))
+            if invoice is None:
+                create: InvoiceCreateParams = {
+                    "customer": customer_id, "collection_method": "charge_automatically",
+                    "pending_invoice_items_behavior": "exclude", "metadata": dict(metadata)}
+                invoice = invoices.create(params=create, options={"idempotency_key": f"{key}:invoice"})
             invoice_id = invoice.id
             if invoice.status == "draft":
+                # a draft found again (after the 24 h of the keys) keeps the items it has: add the rest
+                present = len(invoice.lines.data) if invoice.lines is not None else 0
                 try:
                     for n, line in enumerate(lines):
+                        if n < present:
+                            continue
                         self._client.v1.invoice_items.create(
                             params={"customer": customer_id, "invoice": invoice_id, "amount": line.amount_cents,
                                     "currency": CURRENCY, "description": line.description},
@@ -269,7 +353,53 @@ class StripePayments:
                     # "Invoice is already paid" (a retry), or nothing to charge it to (no default
                     # payment method): either way the invoice's current state is the answer.
                     invoice = invoices.retrieve(invoice_id)
-        return Invoice(id=invoice_id, status=invoice.status or "draft", amount_due_cents=invoice.amount_due)
+        return _invoice(invoice)
+
+    def _existing_invoice(self, customer_id: str, ours: str | None) -> Any:
+        """The invoice made earlier for our invoice ``ours``, if any (its items are re-added only to a draft)."""
+        if not ours:
+            return None
+        found = self._client.v1.invoices.search(
+            params={"query": f"customer:'{customer_id}' AND metadata['mf_invoice']:'{ours}'", "limit": 10})
+        live = [i for i in found.data if i.status != "void"]
+        return live[0] if live else None
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> Invoice:
+        invoices = self._client.v1.invoices
+        with _stripe_errors():
+            try:
+                return _invoice(invoices.pay(invoice_id, options={"idempotency_key": idempotency_key}))
+            except (stripe.CardError, stripe.InvalidRequestError):
+                return _invoice(invoices.retrieve(invoice_id))  # declined (still open), or already paid
+
+    def retrieve_invoice(self, invoice_id: str) -> Invoice:
+        with _stripe_errors():
+            return _invoice(self._client.v1.invoices.retrieve(invoice_id))
+
+    def refund(self, *, payment_intent: str, amount_cents: int | None, reason: str, metadata: Mapping[str, str],
+               idempotency_key: str) -> Refund:
+        params: dict[str, Any] = {"payment_intent": payment_intent, "reason": "requested_by_customer",
+                                  "metadata": {**metadata, "reason": reason[:500]}}
+        if amount_cents is not None:
+            params["amount"] = amount_cents
+        with _stripe_errors(callers=("amount",)):
+            refund = self._client.v1.refunds.create(params=params,  # type: ignore[arg-type]
+                                                    options={"idempotency_key": idempotency_key})
+            charge = self._client.v1.charges.retrieve(str(refund.charge)) if refund.charge else None
+        return Refund(id=refund.id, amount_cents=refund.amount, charge=str(refund.charge) if refund.charge else None,
+                      refunded_total_cents=int(charge.amount_refunded) if charge is not None else refund.amount)
+
+    def reverse_transfer(self, *, transfer_id: str, amount_cents: int, metadata: Mapping[str, str],
+                         idempotency_key: str) -> str:
+        with _stripe_errors():
+            for earlier in self._client.v1.transfers.reversals.list(transfer_id, params={"limit": 100}).data:
+                found = earlier.to_dict().get("metadata") or {}
+                if metadata and all(found.get(k) == v for k, v in metadata.items()):
+                    return str(earlier.id)  # made before (its idempotency key may have expired)
+            reversal = self._client.v1.transfers.reversals.create(
+                transfer_id, params={"amount": amount_cents, "metadata": dict(metadata)},
+                options={"idempotency_key": idempotency_key})
+        return reversal.id
 
     # --- Connect ----------------------------------------------------------------------------------
     def create_connect_account(self, *, developer_id: str, email: str, country: str,
@@ -297,14 +427,14 @@ class StripePayments:
                              details_submitted=bool(account.details_submitted))
 
     def create_transfer(self, *, account_id: str, amount_cents: int, description: str,
-                        metadata: Mapping[str, str], idempotency_key: str) -> str:
+                        metadata: Mapping[str, str], transfer_group: str, idempotency_key: str) -> str:
         """A USD transfer from the platform balance; more than is available is
         ``PaymentsError(code="balance_insufficient", retryable=False)``."""
         with _stripe_errors():
             transfer = self._client.v1.transfers.create(
                 params={"amount": amount_cents, "currency": CURRENCY, "destination": account_id,
                         "description": description, "metadata": dict(metadata),
-                        "transfer_group": idempotency_key},
+                        "transfer_group": transfer_group},
                 options={"idempotency_key": idempotency_key})
         return transfer.id
 

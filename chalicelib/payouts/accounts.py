@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core.clock import Clock, iso
+from chalicelib.core.periods import period_of
 from chalicelib.core.dynamo import condition_failed
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from chalicelib.payments.port import PaymentsPort
 from chalicelib.payouts.records import AccountRecord
 from chalicelib.payouts.repository import PayoutRepository
+from chalicelib.payouts.service import referral_ends
+from chalicelib.revenue.ledger import Referral
 
 TAX_FORMS = ("W-9", "W-8BEN")
 _RAIL_DETAILS = {
@@ -42,7 +46,8 @@ REFERRAL = {"type": "object", "additionalProperties": False, "required": ["code"
 
 class AccountService:
     def __init__(self, repository: PayoutRepository, payments: PaymentsPort, email_of: Any, role_of: Any,
-                 clock: Clock) -> None:
+                 clock: Clock, earned_of: Callable[[str], int] = lambda developer: 0) -> None:
+        self._earned_of = earned_of
         self._repo = repository
         self._payments = payments
         self._email_of = email_of
@@ -121,7 +126,7 @@ class AccountService:
             raise InvalidInputError("you cannot refer yourself", code="invalid_referral")
         if self._role_of(code) not in ("developer", "admin"):
             raise NotFoundError("no developer with this referral code", code="referral_not_found")
-        if int(self._repo.balance(principal.user_id).earned_micros or 0):
+        if self._earned_of(principal.user_id):
             raise PermissionDeniedError("referrals apply before your first earnings", code="referral_too_late")
         account = self._account(principal.user_id)
         try:
@@ -142,3 +147,13 @@ class AccountService:
             # events may arrive out of order: ask Stripe for the account as it is now
             status = self._payments.account_status(account.stripe_account_id)
             account.update(actions=[AccountRecord.payouts_enabled.set(status.payouts_enabled)])
+
+    def referral_of(self, developer: str) -> Referral | None:
+        """The developer who referred ``developer``, while the referral pays (six months): collected
+        revenue then earns both of them 5 % on top, funded by the platform."""
+        account = self._repo.account(developer)
+        if account is None or not account.referred_by or not account.referred_at:
+            return None
+        if period_of(self._clock.now()) >= referral_ends(account.referred_at.date()):
+            return None
+        return Referral(account.referred_by)

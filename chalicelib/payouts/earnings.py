@@ -13,7 +13,8 @@ from chalicelib.metering.records import LATENCY_BUCKETS_MS, PluginPeriodRecord, 
 from chalicelib.metering.repository import latency_percentile_ms, plugin_days
 from chalicelib.payouts.plan import MICROS_PER_CENT, split
 from chalicelib.payouts.repository import PayoutRepository
-from chalicelib.payouts.service import payout_view
+from chalicelib.payouts.service import PayoutService, payout_view
+from chalicelib.revenue.service import RevenueService
 
 TREND_DAYS = 30
 # 1099-NEC/-MISC reporting threshold: $600 through 2025, $2,000 from 2026 (One Big Beautiful Bill Act).
@@ -34,10 +35,13 @@ def _change(now: int, before: int) -> int | None:
 
 
 class EarningsService:
-    def __init__(self, repository: PayoutRepository, plugins_of: Callable[[str], list[Plugin]], clock: Clock) -> None:
+    def __init__(self, repository: PayoutRepository, plugins_of: Callable[[str], list[Plugin]], clock: Clock,
+                 revenue: RevenueService, payouts: PayoutService) -> None:
         self._repo = repository
         self._plugins_of = plugins_of
         self._clock = clock
+        self._revenue = revenue
+        self._payouts = payouts
 
     def dashboard(self, developer: str) -> dict[str, Any]:
         now = self._clock.now()
@@ -60,8 +64,9 @@ class EarningsService:
             totals["share_micros"] += share
             totals["last_calls"] += _n(before, "calls")
             totals["last_revenue"] += _n(before, "revenue_micros")
-        balance = self._repo.balance(developer)
-        available = _n(balance, "balance_micros") - _n(balance, "reserved_micros")
+        statement = self._revenue.statement(developer)
+        available = self._payouts.available(developer)
+        in_flight = statement["owed_micros"] - available
         payouts = self._repo.payouts_of(developer)
         return {
             "currency": "usd",
@@ -70,13 +75,18 @@ class EarningsService:
                                "share_micros": totals["share_micros"],
                                "calls_change_pct": _change(totals["calls"], totals["last_calls"]),
                                "revenue_change_pct": _change(totals["revenue_micros"], totals["last_revenue"])},
-            "balance": {"available_micros": available, "in_flight_micros": _n(balance, "reserved_micros")},
-            "projected_payout_cents": (available + totals["share_micros"]) // MICROS_PER_CENT,
+            # payable: the share of what users paid (less refunds, disputes and payouts); pending: the share
+            # of invoices not paid yet; this period's share becomes payable once its invoices are paid
+            "balance": {"available_micros": available, "in_flight_micros": in_flight,
+                        "pending_micros": statement["pending_micros"]},
+            "projected_payout_cents": max(0, available + statement["pending_micros"] + totals["share_micros"])
+            // MICROS_PER_CENT,
             "next_payout_date": period_end(current).isoformat(),
             "lifetime": {"calls": sum(r["lifetime_calls"] for r in rows),
                          "revenue_micros": sum(r["lifetime_revenue_micros"] for r in rows),
-                         "earned_micros": _n(balance, "earned_micros"), "bonus_micros": _n(balance, "bonus_micros"),
-                         "paid_cents": _n(balance, "paid_cents"),
+                         "earned_micros": statement["credited_micros"], "bonus_micros": statement["bonus_micros"],
+                         "reversed_micros": statement["reversed_micros"],
+                         "paid_cents": statement["paid_micros"] // MICROS_PER_CENT,
                          "users": sum(r["users"] for r in rows)},
             "plugins": rows,
             "trend": self.trend([p.name for p in plugins], now),
@@ -115,5 +125,5 @@ class EarningsService:
                 "generated_at": iso(self._clock.now())}
 
     def all_1099(self, year: int) -> dict[str, Any]:
-        rows = [self.form_1099(b.developer_id, year) for b in self._repo.balances()]
+        rows = [self.form_1099(developer, year) for developer in sorted(self._revenue.payables())]
         return {"year": year, "forms": [r for r in rows if r["form"]]}

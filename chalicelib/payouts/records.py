@@ -1,8 +1,9 @@
-"""The ``payouts`` table: developer accounts, balances, the ledger, settlements and payouts.
+"""The ``payouts`` table: developer payout accounts and payouts (what is owed lives in the ledger).
 
-Every money movement is a conditional write in one transaction with the ledger entry
-that explains it, whose key is derived from what caused it: applying the same
-settlement, credit or payout twice fails its condition instead of paying twice.
+A payout is created with its amount set aside (the ``INFLIGHT`` marker: one money-moving payout
+per developer at a time) on the condition that none exists for its period; a transfer is made
+only after looking for one in its transfer group, under a claim with a lease and an attempt
+number persisted before the call (the idempotency key's suffix).
 """
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from pynamodb.attributes import (BooleanAttribute, DiscriminatorAttribute, JSONA
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-BALANCES = "balances"
 OPEN = "open"
 
 
 class ListingIndex(GlobalSecondaryIndex):
-    """Sparse: every balance (``balances``) and every payout still moving money (``open``)."""
+    """Sparse: every payout still moving money (``open``)."""
 
     class Meta:
         index_name = "listing"
@@ -68,59 +68,6 @@ class AccountRecord(PayoutsTable, discriminator="account"):
         return f"DEV#{developer_id}", "ACCOUNT"
 
 
-class BalanceRecord(PayoutsTable, discriminator="balance"):
-    developer_id = UnicodeAttribute()
-    listing = UnicodeAttribute(default=BALANCES)
-    balance_micros = NumberAttribute(default=0)  # owed to the developer, reserved part included
-    reserved_micros = NumberAttribute(default=0)  # set aside for payouts in flight
-    earned_micros = NumberAttribute(default=0)  # lifetime revenue share
-    bonus_micros = NumberAttribute(default=0)  # lifetime bonuses
-    paid_cents = NumberAttribute(default=0)  # lifetime paid out
-    version = NumberAttribute(default=0)
-
-    @staticmethod
-    def key(developer_id: str) -> tuple[str, str]:
-        return f"DEV#{developer_id}", "BALANCE"
-
-
-class LedgerRecord(PayoutsTable, discriminator="ledger"):
-    developer_id = UnicodeAttribute()
-    entry = UnicodeAttribute()  # earning | referral | milestone | payout
-    amount_micros = NumberAttribute()  # + credit, - payout
-    period = UnicodeAttribute(null=True, attr_name="ledger_period")  # not in the payouts' by_period index
-    plugin = UnicodeAttribute(null=True)
-    note = UnicodeAttribute(null=True)
-    created_at = UTCDateTimeAttribute()
-
-    @staticmethod
-    def key(developer_id: str, ref: str) -> tuple[str, str]:
-        return f"DEV#{developer_id}", f"L#{ref}"
-
-
-class SettlementRecord(PayoutsTable, discriminator="settlement"):
-    """How much of a plugin's period revenue has been settled into its developer's balance."""
-
-    plugin = UnicodeAttribute()
-    settled_micros = NumberAttribute(default=0)
-    developer_micros = NumberAttribute(default=0)
-    platform_micros = NumberAttribute(default=0)
-
-    @staticmethod
-    def key(plugin: str, period: str) -> tuple[str, str]:
-        return f"S#{plugin}", f"P#{period}"
-
-
-class CarryRecord(PayoutsTable, discriminator="carry"):
-    """A plugin's share remainder (below one micro-dollar, in micro-dollar basis points)."""
-
-    plugin = UnicodeAttribute()
-    carry = NumberAttribute(default=0)
-
-    @staticmethod
-    def key(plugin: str) -> tuple[str, str]:
-        return f"S#{plugin}", "CARRY"
-
-
 class PayoutRecord(PayoutsTable, discriminator="payout"):
     developer_id = UnicodeAttribute()
     period = UnicodeAttribute()
@@ -131,7 +78,9 @@ class PayoutRecord(PayoutsTable, discriminator="payout"):
     reason = UnicodeAttribute(null=True)
     transfer_id = UnicodeAttribute(null=True)
     instructions = JSONAttribute(null=True)
-    attempts = NumberAttribute(default=0)
+    attempts = NumberAttribute(default=0)  # transfer attempts begun (persisted before each call)
+    claimed_until = UTCDateTimeAttribute(null=True)  # a run is making the transfer until then
+    transfer_group = UnicodeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     reference = UnicodeAttribute(null=True)  # manual settlement: the bank / PayPal / chain reference
     paid_by = UnicodeAttribute(null=True)
@@ -141,3 +90,13 @@ class PayoutRecord(PayoutsTable, discriminator="payout"):
     @staticmethod
     def key(developer_id: str, period: str) -> tuple[str, str]:
         return f"DEV#{developer_id}", f"PO#{period}"
+
+
+class InflightRecord(PayoutsTable, discriminator="inflight"):
+    """The developer's money-moving payout not yet paid: at most one at a time."""
+
+    period = UnicodeAttribute(attr_name="inflight_period")  # not in the by_period index
+
+    @staticmethod
+    def key(developer_id: str) -> tuple[str, str]:
+        return f"DEV#{developer_id}", "INFLIGHT"

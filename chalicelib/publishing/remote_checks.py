@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mocklib_plugin_sdk.checks import CHECKS, MIN_SCORE
+from mocklib_plugin_sdk.conformance.measure import clean_report
 
 from chalicelib.core.errors import DomainError
 from chalicelib.core.jsonutil import parse_json, validate
@@ -57,6 +58,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "passed": {"type": "boolean"},
                 "reasons": {"type": "array", "maxItems": 50, "items": _TEXT},
                 "log": {"type": "string", "maxLength": MAX_LOG_CHARS},
+                # coverage and conformance against the package's spec/ (not scored): reduced to its
+                # known, bounded fields by clean_report; the checks' verdict never depends on it
+                "fidelity": {"type": ["object", "null"]},
             },
         },
     },
@@ -104,7 +108,8 @@ def parse_results(raw: bytes, *, submission_id: str, sha256: str, only: list[str
     reasons = list(reported["reasons"])
     if score < MIN_SCORE and not any("below the minimum" in r for r in reasons):
         reasons.append(f"score {score} is below the minimum of {MIN_SCORE}")
-    report = {"checks": checks, "score": score, "min_score": MIN_SCORE, "passed": passed, "reasons": reasons}
+    report = {"checks": checks, "score": score, "min_score": MIN_SCORE, "passed": passed, "reasons": reasons,
+              "fidelity": clean_report(reported.get("fidelity"))}
     return CheckResults(report=report, log=reported["log"][-MAX_LOG_CHARS:], passed=passed, score=score)
 
 

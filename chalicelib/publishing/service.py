@@ -21,16 +21,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import logging
 import tempfile
+import zipfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from mocklib_plugin_sdk.conformance.measure import clean_report
 from mocklib_plugin_sdk.packaging import MAX_PACKAGE_BYTES, PackageError, extract_package, read_manifest
 
 from chalicelib.auth.principal import Principal
+from chalicelib.catalog.documents import MAX_README_CHARS, documents
 from chalicelib.catalog.manifest import parse_manifest
 from chalicelib.catalog.model import Version
 from chalicelib.catalog.service import CatalogService, version_view
@@ -54,6 +58,7 @@ __all__ = ["MAX_BODY_BYTES", "MIN_SCORE", "PublishingService", "REVIEW_NOTES", "
 # A package is at most 3 MiB zipped; as base64 in JSON that is 4 MiB, under Lambda's 6 MB payload.
 MAX_BODY_BYTES = MAX_PACKAGE_BYTES * 4 // 3 + 64 * 1024
 MAX_LOG_CHARS = 64 * 1024
+MAX_README_BYTES = 4 * MAX_README_CHARS  # UTF-8: at most 4 bytes a character
 # The checks function runs at most 15 minutes, after at most 10 queued (EventInvokeConfig in the
 # API's merge template); past this its submission is ended instead of waiting forever.
 CHECKS_DEADLINE = timedelta(minutes=30)
@@ -85,6 +90,18 @@ def _decode(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidInputError("package must be the base64 of a zip file", code="invalid_package") from exc
+
+
+def package_readme(package: bytes) -> str | None:
+    """The package's top-level README.md (what its plugin page shows), or None."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(package)) as archive:
+            entry = next((i for i in archive.infolist() if i.filename.lower() == "readme.md"), None)
+            if entry is None or entry.file_size > MAX_README_BYTES:
+                return None
+            return archive.read(entry).decode("utf-8", errors="replace")
+    except (zipfile.BadZipFile, OSError):
+        return None
 
 
 def _only(record: SubmissionRecord) -> list[str] | None:
@@ -179,6 +196,7 @@ class PublishingService:
                 record, "checks_failed", "the checks could not run; please submit again",
                 report={"checks": [], "reasons": ["the checks could not run (internal error)"]}))
         result = report.to_dict()
+        result["fidelity"] = clean_report(result.get("fidelity"))
         checks_log = str(result.pop("log", ""))[-MAX_LOG_CHARS:]
         return view(self._conclude(record, CheckResults(result, checks_log, bool(report.passed), int(report.score))))
 
@@ -201,7 +219,12 @@ class PublishingService:
                                           done=done)
         developer = Principal(user_id=record.developer_id, role="developer", via="jwt")
         try:
-            self._catalog.submit_package(developer, record.manifest, record.submission_id)
+            readme = package_readme(self._store.get(record.artifact_key))
+        except ArtifactError:  # the page goes without a README rather than the submission failing
+            readme = None
+        shown = documents(readme, result.get("fidelity"))
+        try:
+            self._catalog.submit_package(developer, record.manifest, record.submission_id, documents=shown)
         except DomainError as exc:  # e.g. the same version went in meanwhile from another submission
             result["reasons"] = [*result.get("reasons", []), exc.message]
             return self._submissions.move(record, "checks_failed", exc.message, report=result, score=score,

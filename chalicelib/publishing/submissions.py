@@ -47,6 +47,7 @@ def view(rec: SubmissionRecord, *, with_log: bool = False) -> dict[str, Any]:
         "submission_id": rec.submission_id, "plugin": rec.plugin, "version": rec.version, "status": rec.status,
         "score": int(rec.score) if rec.score is not None else None, "min_score": MIN_SCORE,
         "checks": report.get("checks", []), "reasons": report.get("reasons", []),
+        "fidelity": report.get("fidelity"),  # coverage and conformance against the package's spec/ (not scored)
         "history": list(rec.history or []), "review_notes": rec.review_notes,
         "package": {"sha256": rec.artifact_sha256, "size_bytes": int(rec.size_bytes)},
         "deployment": {"target": deployment.get("target"), "reason": deployment.get("reason")} if deployment else None,

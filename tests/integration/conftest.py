@@ -33,7 +33,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def it_environ(endpoint: str, prefix: str) -> dict[str, str]:
     return {"MF_STAGE": "it", "MF_JWT_KEYS": JWT_KEYS, "MF_WEBHOOK_SIGNING_KEY": "w" * 64,
             "MF_DYNAMODB_ENDPOINT": endpoint,
-            "MF_TABLE_PREFIX": prefix, "AWS_REGION": "us-east-1"}
+            "MF_TABLE_PREFIX": prefix, "AWS_REGION": "us-east-1", "MF_SANDBOX_RATE_LIMIT": "100000/1"}
 
 
 def build_container(endpoint: str, prefix: str):  # type: ignore[no-untyped-def]

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 
 from chalicelib.auth.principal import Principal
+from chalicelib.billing.records import CustomerRecord
 from chalicelib.core.clock import FixedClock
 from chalicelib.gateway.service import GatewayCall
 from chalicelib.limits.service import Limit, RateLimiter, WindowStore
 from tests.support import ECHO_PLUGIN as ECHO
-
 
 
 def installed_key(container) -> str:
@@ -21,6 +21,9 @@ def installed_key(container) -> str:
     user = container.auth.create_user(email="load@example.com", password="correct horse battery", role="user")
     principal = Principal(user_id=user.user_id, role="user", via="jwt")
     container.installs.install(principal, plugin="echo", accept_permissions=ECHO["permissions"])
+    # 4,000 calls go past the free tier: the user has a card on file (no Stripe here, the record alone)
+    CustomerRecord(*CustomerRecord.key(user.user_id), user_id=user.user_id, stripe_customer_id="cus_load",
+                   payment_method="pm_card_visa").save()
     return container.auth.create_key(principal, name="load", mode="live")["api_key"]
 
 

@@ -363,9 +363,9 @@ def test_transfer_is_idempotent(stripe_payments: StripePayments, stripe_standin:
     metadata = {"payout_id": key}
 
     first = stripe_payments.create_transfer(account_id=account_id, amount_cents=1234, description="May payout",
-                                            metadata=metadata, idempotency_key=key)
+                                            metadata=metadata, transfer_group=key, idempotency_key=key)
     again = stripe_payments.create_transfer(account_id=account_id, amount_cents=1234, description="May payout",
-                                            metadata=metadata, idempotency_key=key)
+                                            metadata=metadata, transfer_group=key, idempotency_key=key)
 
     assert first == again and first.startswith("tr_")
     transfers = stripe_standin.transfers(destination=account_id)
@@ -383,7 +383,8 @@ def test_transfer_beyond_the_balance_is_a_definite_refusal(stripe_payments: Stri
 
     with pytest.raises(PaymentsError) as caught:
         stripe_payments.create_transfer(account_id=account_id, amount_cents=available + 1, description="too much",
-                                        metadata={}, idempotency_key=stripe_standin.unique("payout"))
+                                        metadata={}, transfer_group="too-much",
+                                        idempotency_key=stripe_standin.unique("payout"))
 
     assert caught.value.code == "balance_insufficient" and caught.value.retryable is False
     assert stripe_standin.transfers(destination=account_id) == []

@@ -114,9 +114,19 @@ def _tag_value(tags: list[str], key: str) -> str:
     return f"{key}:N/A"
 
 
+# Datadog's document answers the v1 metric intake as ``text/json`` (202 and its errors).
+TEXT_JSON_PATHS = frozenset({"/api/v1/series"})
+
+
 class DatadogPlugin(Plugin):
     # --- plumbing ---------------------------------------------------------------------
     def handle_request(self, request: Request) -> Response:
+        response = self._answer(request)
+        if request.path in TEXT_JSON_PATHS and response.headers.get("Content-Type") == "application/json":
+            response.headers["Content-Type"] = "text/json"
+        return response
+
+    def _answer(self, request: Request) -> Response:
         try:
             return super().handle_request(request)
         except DatadogError as exc:

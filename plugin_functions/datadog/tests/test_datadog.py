@@ -259,3 +259,36 @@ def test_event_ids_and_default_dates_are_reproducible_in_the_sdks_deterministic_
     assert (first["id"], first["date_happened"]) == (again["id"], again["date_happened"])
     assert other_user["id"] != first["id"]
     assert 0 < first["id"] < 2 ** 63
+
+
+# --- how the marketplace teaches it: the page's example and mocklib's aliases -------------------
+def run_example(gateway, manifest, language="python"):
+    """The plugin page's example (manifest client.snippets), filled as the page fills it, run as is."""
+    code = manifest["client"]["snippets"][language].replace("{{BASE_URL}}", gateway.base_url)
+    exec(compile(code.replace("{{API_KEY}}", gateway.live_key), "example", "exec"), {})  # noqa: S102
+
+
+def _queried(gateway, query: str, start: int) -> list:
+    with client(gateway.base_url, gateway.live_key) as api:
+        return MetricsApiV1(api).query_metrics(_from=start, to=int(time.time()) + 60, query=query).series
+
+
+def test_the_python_example_on_the_plugin_page_submits_a_metric_that_can_be_queried(gateway, manifest):
+    start = int(time.time()) - 60
+    run_example(gateway, manifest)
+    [series] = _queried(gateway, "sum:shop.orders{env:dev}", start)
+    assert [list(point.value)[1] for point in series.pointlist] == [1.0]
+
+
+def test_mocklib_sends_metrics_and_reads_events_through_the_manifests_aliases(gateway):
+    from mocklib import MockFactory
+
+    now = int(time.time())
+    with MockFactory(gateway.live_key, api_url=gateway.api_url) as mf:
+        sent = mf.datadog.metrics.send([{"metric": "checkout.latency", "type": "gauge", "tags": ["env:ci"],
+                                        "points": [[now - 30, 120.0], [now - 10, 80.0]]}])
+        assert sent.status == "ok"
+        created = mf.datadog.events.create(title="Deployed", text="v2 is out", tags=["env:ci"])
+        assert mf.datadog.events.get(created.event.id).event.title == "Deployed"
+    [series] = _queried(gateway, "avg:checkout.latency{env:ci}", now - 60)
+    assert [list(point.value)[1] for point in series.pointlist] == [120.0, 80.0]

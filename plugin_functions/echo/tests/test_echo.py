@@ -142,3 +142,15 @@ def test_echo_through_the_gateway_over_real_http(gateway):
     assert (seen["path"], seen["query"]) == ("/echo/x", {"a": ["1", "2"]})
     assert base64.b64decode(seen["body_b64"]) == body
     assert response.headers["X-MockFactory-Free-Calls-Remaining"] == "999"
+
+
+def test_the_python_example_on_the_plugin_page_gets_its_request_echoed(gateway, manifest):
+    import contextlib
+    import io
+
+    code = manifest["client"]["snippets"]["python"].replace("{{BASE_URL}}", gateway.base_url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace("{{API_KEY}}", gateway.live_key), "example", "exec"), {})  # noqa: S102
+    echoed = out.getvalue()
+    assert "'/echo/a/b'" in echoed and "'x': ['1', '2']" in echoed

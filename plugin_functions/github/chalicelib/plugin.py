@@ -257,7 +257,7 @@ class GitHubPlugin(Plugin):
         if private:
             user |= {"private_gists": 0, "total_private_repos": len(repos) - public,
                      "owned_private_repos": len(repos) - public, "disk_usage": 0, "collaborators": 0,
-                     "two_factor_authentication": False,
+                     "two_factor_authentication": False, "user_view_type": "private",
                      "plan": {"name": "free", "space": 976562499, "private_repos": 10000, "collaborators": 0}}
         return user
 
@@ -317,6 +317,10 @@ class GitHubPlugin(Plugin):
             "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
         }
 
+    def _full_repo_json(self, ctx: Ctx, repo: dict[str, Any]) -> dict[str, Any]:
+        """A single repository (GitHub's full-repository): the list shape plus its network counts."""
+        return self._repo_json(ctx, repo) | {"network_count": 0, "subscribers_count": 0}
+
     def _repo(self, ctx: Ctx, owner: str, name: str) -> dict[str, Any]:
         doc = "/repos/repos#get-a-repository"
         self._require_self(ctx, owner, doc)
@@ -353,13 +357,13 @@ class GitHubPlugin(Plugin):
         except ConflictError:
             raise validation_failed("Repository", "name", "custom", "name already exists on this account",
                                     doc=doc) from None
-        return Response.json(self._repo_json(ctx, repo), status=201,
+        return Response.json(self._full_repo_json(ctx, repo), status=201,
                              headers={"Location": ctx.repo_url(name)})
 
     @endpoint("GET", "/repos/{owner}/{repo}")
     def get_repo(self, request: Request, owner: str, repo: str) -> Response:
         ctx = self._ctx(request)
-        return Response.json(self._repo_json(ctx, self._repo(ctx, owner, repo)))
+        return Response.json(self._full_repo_json(ctx, self._repo(ctx, owner, repo)))
 
     @staticmethod
     def _sorted(items: list[dict[str, Any]], request: Request, default_sort: str,
@@ -464,7 +468,9 @@ class GitHubPlugin(Plugin):
             "_links": {"self": {"href": url}, "html": {"href": html}, "issue": {"href": issue_url},
                        "comments": {"href": f"{issue_url}/comments"},
                        "review_comments": {"href": f"{url}/comments"},
-                       "commits": {"href": f"{url}/commits"}},
+                       "commits": {"href": f"{url}/commits"},
+                       "review_comment": {"href": f"{repo_url}/pulls/comments{{/number}}"},
+                       "statuses": {"href": f"{repo_url}/statuses/{fake_sha(str(repo['id']), pull['head'])}"}},
             "author_association": "OWNER", "auto_merge": None, "active_lock_reason": None,
             "merged": False, "mergeable": True, "rebaseable": True, "mergeable_state": "clean",
             "merged_by": None, "comments": issue["comments"], "review_comments": 0,

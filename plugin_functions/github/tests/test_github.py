@@ -224,3 +224,17 @@ def test_links_use_the_configured_base_url_and_keep_other_query_parameters(call)
                for url in links.values())
     assert parse_qs(urlsplit(links["last"]).query) == {"state": ["all"], "page": ["3"], "per_page": ["1"]}
     assert result.json()[0]["url"] == "https://api.example.test/prod/plugins/github/v1/repos/usr-test/r/issues/2"
+
+
+# --- how the marketplace teaches it: the page's example ------------------------------------------
+def test_the_python_example_on_the_plugin_page_creates_a_repository_and_an_issue(gateway, manifest):
+    import contextlib
+    import io
+
+    code = manifest["client"]["snippets"]["python"].replace("{{BASE_URL}}", gateway.base_url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace("{{API_KEY}}", gateway.live_key), "example", "exec"), {})  # noqa: S102
+    full_name, number = out.getvalue().split()
+    assert number == "1" and full_name.endswith("/demo")
+    assert client(gateway).get_repo(full_name).get_issue(1).title == "Bug"

@@ -6,7 +6,7 @@ the SDK appends ``/v3/...`` itself, so this plugin serves SendGrid's own paths
 (``/v3/mail/send``, ``/v3/messages``, ``/v3/user/webhooks/event/settings``).
 
 Every error comes back in SendGrid's shape,
-``{"errors": [{"message": ..., "field": ..., "help": ...}]}``, so the SDK
+``{"errors": [{"message": ..., "field": ...}]}``, so the SDK
 (python_http_client) raises its own ``BadRequestsError`` / ``NotFoundError``.
 
 State (all per user, and separately for sandbox ``mf_test_`` keys):
@@ -34,6 +34,9 @@ from mocklib_plugin_sdk import (BadRequestError, MethodNotAllowedError, NotFound
                                 endpoint)
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
+# Email Activity names the API key a message was sent with; the marketplace key never reaches
+# the plugin, so every message carries this one id.
+API_KEY_ID = "MockFactoryKey"
 EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\]]+$")
 MAX_PERSONALIZATIONS = 1000
 MAX_RECIPIENTS = 1000
@@ -64,7 +67,10 @@ class SendGridError(Exception):
 
 
 def error(message: str, field: str | None = None, help: str | None = None) -> dict[str, Any]:
-    return {"message": message, "field": field, "help": help}
+    """One item of SendGrid's ``errors``. ``help`` names the page of SendGrid's docs about the error;
+    it is not sent: the live API puts a URL string there, but SendGrid's OpenAPI document types
+    ``help`` as an object, and the mock answers what the document describes (README, "Fidelity")."""
+    return {"message": message, "field": field}
 
 
 def errors_response(status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None) -> Response:
@@ -282,8 +288,10 @@ class SendGridPlugin(Plugin):
         if problems:
             raise SendGridError(400, problems)
         if sandbox_mode(body):
-            # SendGrid: validated, 200 with an empty body, nothing sent.
-            return Response(200)
+            # Validated, then nothing sent. SendGrid's docs say the live API answers 200 here; its
+            # OpenAPI document, which this mock is held to, documents only 202 for mail send, the
+            # status every non-sandbox send gets in production too (README, "Fidelity").
+            return Response(202)
 
         moment = self.sdk.now()
         timestamp = int(moment.timestamp())
@@ -292,6 +300,8 @@ class SendGridPlugin(Plugin):
         sender = _address(body.get("from"))
         raw_categories = body.get("categories")
         categories = [c for c in raw_categories if isinstance(c, str)] if isinstance(raw_categories, list) else []
+        asm_setting = body.get("asm") if isinstance(body.get("asm"), dict) else {}
+        asm_group = asm_setting.get("group_id") if isinstance(asm_setting.get("group_id"), int) else None
         top_args = body.get("custom_args") if isinstance(body.get("custom_args"), dict) else {}
         settings = self._webhook_settings()
         events: list[dict[str, Any]] = []
@@ -316,12 +326,13 @@ class SendGridPlugin(Plugin):
                         "status": status, "opens_count": 0, "clicks_count": 0, "last_event_time": iso(moment),
                         "x_message_id": x_message_id, "seq": seq, "n": n, "template_id": body.get("template_id"),
                         "categories": categories, "unique_args": args, "recipient_type": kind,
+                        "asm_group_id": asm_group,
                         "events": [
-                            {"event_name": "processed", "processed": iso(moment), "reason": "", "attempts": 0,
-                             "url": "", "bounce_type": "", "http_user_agent": "", "mx_server": ""},
+                            {"event_name": "processed", "processed": iso(moment), "reason": "", "attempt_num": 1,
+                             "http_user_agent": "", "mx_server": ""},
                             {"event_name": "bounced" if bounced else "delivered", "processed": iso(moment),
-                             "reason": BOUNCE_REASON if bounced else "250 OK", "attempts": 1, "url": "",
-                             "bounce_type": "bounce" if bounced else "", "http_user_agent": "",
+                             "reason": BOUNCE_REASON if bounced else "250 OK", "attempt_num": 1,
+                             **({"bounce_type": "hard"} if bounced else {}), "http_user_agent": "",
                              "mx_server": "mx.mock.sendgrid.test"},
                         ],
                     }
@@ -374,8 +385,10 @@ class SendGridPlugin(Plugin):
             raise SendGridError(404, [error("message not found", "msg_id")])
         shown = {k: record.get(k) for k in ACTIVITY_FIELDS if k not in ("opens_count", "clicks_count",
                                                                           "last_event_time")}
-        shown.update({"template_id": record.get("template_id") or "", "asm_group_id": None, "teammate": "",
-                      "api_key_id": "", "events": record["events"], "originating_ip": "127.0.0.1",
+        asm = record.get("asm_group_id")
+        shown.update({"template_id": record.get("template_id") or "", **({"asm_group_id": asm} if asm else {}),
+                      "teammate": "", "api_key_id": API_KEY_ID, "events": record["events"],
+                      "originating_ip": "127.0.0.1",
                       "categories": record.get("categories", []), "unique_args": json.dumps(record.get("unique_args")
                                                                                            or {}),
                       "outbound_ip": "127.0.0.1", "outbound_ip_type": "dedicated"})

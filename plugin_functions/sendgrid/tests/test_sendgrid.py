@@ -144,15 +144,14 @@ def test_invalid_mail_raises_the_sdks_bad_request_error_with_sendgrid_errors_and
         sg.send({})
     assert empty.value.status_code == 400
     assert [e["field"] for e in errors_of(empty)] == ["personalizations", "from.email", "subject", "content"]
-    assert all(e["help"].startswith("http://sendgrid.com/docs/") for e in errors_of(empty))
+    assert all("help" not in e for e in errors_of(empty))  # the document types help as an object
     assert errors_of(empty)[0]["message"] == ("The personalizations field is required and must have at least one "
                                               "personalization.")
 
     with pytest.raises(BadRequestsError) as bad_address:
         sg.send(simple_mail("ada@localhost"))
     assert errors_of(bad_address) == [{
-        "message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email",
-        "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to"}]
+        "message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email"}]
 
     duplicate = simple_mail("ada@example.com")
     duplicate.personalizations[0].add_cc(Cc("ADA@example.com"))
@@ -166,11 +165,11 @@ def test_invalid_mail_raises_the_sdks_bad_request_error_with_sendgrid_errors_and
     assert [e["field"] for e in errors_of(sender)] == ["from.email"]
     assert sent(sg) == []  # nothing invalid was ever stored
 
-    # Sandbox mode: validated (still 400 when invalid), then 200 with nothing sent.
+    # Sandbox mode: validated (still 400 when invalid), then 202 (SendGrid's document) with nothing sent.
     sandboxed = simple_mail()
     sandboxed.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
     response = sg.send(sandboxed)
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert "X-Message-Id" not in response.headers
     invalid_sandboxed = simple_mail("zed@localhost")
     invalid_sandboxed.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
@@ -182,7 +181,7 @@ def test_invalid_mail_raises_the_sdks_bad_request_error_with_sendgrid_errors_and
     # Unknown routes answer in SendGrid's shape too.
     with pytest.raises(NotFoundError) as unknown:
         sg.client.no.such.thing.get()
-    assert errors_of(unknown) == [{"message": "resource not found", "field": None, "help": None}]
+    assert errors_of(unknown) == [{"message": "resource not found", "field": None}]
 
 
 def test_the_event_webhook_receives_processed_delivered_and_bounce_batches_after_each_send(gateway, receiver):
@@ -289,7 +288,7 @@ def test_content_subject_and_attachment_rules_follow_sendgrid(call):
                    "reply_to": {"email": "nope"}}) == ["reply_to.email"]
     assert fields({"personalizations": [{}], "from": {"email": "s@example.com"}, "subject": "x",
                    "content": [{"type": "text/plain", "value": "p"}]}) == ["personalizations.0.to"]
-    assert _send(call, b"{not json").json() == {"errors": [{"message": "Bad Request", "field": None, "help": None}]}
+    assert _send(call, b"{not json").json() == {"errors": [{"message": "Bad Request", "field": None}]}
 
     # A template replaces subject and content; per-personalization subjects and senders count.
     assert _send(call, {**base, "template_id": "d-123"}).status == 202
@@ -301,5 +300,39 @@ def test_content_subject_and_attachment_rules_follow_sendgrid(call):
 def test_wrong_methods_answer_405_in_sendgrid_shape(call):
     result = call("PUT", "/v3/mail/send")
     assert result.status == 405
-    assert result.json() == {"errors": [{"message": "method not allowed", "field": None, "help": None}]}
+    assert result.json() == {"errors": [{"message": "method not allowed", "field": None}]}
     assert "POST" in result.headers["Allow"]
+
+
+# --- how the marketplace teaches it: the page's example and mocklib's aliases -------------------
+def run_example(gateway, manifest, language="python"):
+    """The plugin page's example (manifest client.snippets), filled as the page fills it, run as is."""
+    import contextlib
+    import io
+
+    code = manifest["client"]["snippets"][language].replace("{{BASE_URL}}", gateway.base_url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace("{{API_KEY}}", gateway.live_key), "example", "exec"), {})  # noqa: S102
+    return out.getvalue()
+
+
+def test_the_python_example_on_the_plugin_page_sends_a_mail_that_is_stored(gateway, manifest):
+    status, message_id = run_example(gateway, manifest).split()
+    assert status == "202"
+    assert [m["x_message_id"] for m in sent(client(gateway))] == [message_id]
+
+
+def test_mocklib_sends_mail_and_reads_activity_through_the_manifests_aliases(gateway):
+    from mocklib import MockFactory
+
+    with MockFactory(gateway.live_key, api_url=gateway.api_url) as mf:
+        mf.sendgrid.mail.send(personalizations=[{"to": [{"email": "ada@example.com"}]}],
+                              subject="Hi", content=[{"type": "text/plain", "value": "Hello"}],
+                              asm={"group_id": 42}, **{"from": {"email": "me@example.com"}})
+        [activity] = mf.sendgrid.messages.list(limit=10)["messages"]
+        assert (activity["to_email"], activity["status"]) == ("ada@example.com", "delivered")
+        message = mf.sendgrid.messages.get(activity["msg_id"])
+        # The unsubscribe group the mail named is read back (SendGrid's Email Activity).
+        assert (message.to_email, message.asm_group_id, message.api_key_id) == ("ada@example.com", 42,
+                                                                               "MockFactoryKey")

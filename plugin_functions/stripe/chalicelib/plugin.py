@@ -8,8 +8,9 @@ sees ``/v1/...`` and strips the prefix itself, so both setups work.
 Core covered here: customers, payment methods (test tokens and test card
 numbers), payment intents (manual/automatic capture, 3-D Secure, declines),
 setup intents, charges, refunds, balance and balance transactions, events,
-Connect accounts / account links / transfers / reversals, products, prices, subscriptions,
-invoices and invoice items, Checkout Sessions, webhook endpoints with
+Connect accounts / account links / transfers / reversals, products, prices, subscriptions
+(plan changes with proration, cancel at period end and resume), invoices and invoice items,
+Checkout Sessions (payment, subscription and setup mode), disputes, webhook endpoints with
 Stripe-signed delivery (``Stripe-Signature``) through ``sdk.webhooks.deliver``, search, Stripe list pagination, ``expand``, idempotency keys and Stripe's error
 shape.
 
@@ -58,6 +59,7 @@ RESOURCES: dict[str, tuple[str, str, str, str]] = {
     "invoice_line_items": ("il_", "line_item", "/v1/invoices", "invoice line item"),
     "checkout_sessions": ("cs_", "checkout.session", "/v1/checkout/sessions", "checkout.session"),
     "invoiceitems": ("ii_", "invoiceitem", "/v1/invoiceitems", "invoiceitem"),
+    "disputes": ("dp_", "dispute", "/v1/disputes", "dispute"),
 }
 PREFIX_TO_COLLECTION = {prefix: name for name, (prefix, *_rest) in RESOURCES.items()}
 
@@ -218,7 +220,9 @@ SEARCH_FIELDS = {
     "payment_intents": {"amount", "currency", "customer", "status", "created", "metadata", "description"},
     "charges": {"amount", "currency", "customer", "status", "created", "metadata", "refunded", "disputed",
                 "payment_method_details.card.last4", "payment_intent", "description"},
+    "invoices": {"customer", "status", "total", "created", "metadata", "subscription", "number", "currency"},
 }
+DISPUTE_FEE = 1500  # Stripe's dispute fee in cents (USD)
 
 
 def compile_search(kind: str, query: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -292,6 +296,11 @@ def stripe_signature(secret: str, body: str, timestamp: int) -> str:
     """Stripe's ``Stripe-Signature``: ``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
     signed = hmac.new(secret.encode("utf-8"), f"{timestamp}.{body}".encode("utf-8"), hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={signed}"
+
+
+def datetime_text(ts: int) -> str:
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%d %b %Y")
 
 
 def public(obj: Any) -> Any:
@@ -1335,6 +1344,9 @@ class StripePlugin(Plugin):
         if charge["status"] != "succeeded" or not charge["captured"]:
             raise invalid(f"Charge {charge_id} has not been captured or did not succeed, so it cannot be refunded.",
                           "charge", "charge_not_refundable")
+        if charge.get("disputed"):
+            raise invalid(f"Charge {charge_id} has been charged back; cannot issue a refund.", "charge",
+                          "charge_disputed")
         refundable = charge["amount_captured"] - self._refunded_amount(charge)
         if refundable <= 0:
             raise invalid(f"Charge {charge_id} has already been refunded.", "charge", "charge_already_refunded")
@@ -1397,6 +1409,108 @@ class StripePlugin(Plugin):
                           lambda re: (charge is None or re.get("charge") == charge)
                           and (intent is None or re.get("payment_intent") == intent),
                           filters=("charge", "payment_intent"))
+
+    # --- disputes ----------------------------------------------------------------------------------------
+    @endpoint("POST", "/test_helpers/charges/{charge_id}/dispute")
+    def dispute_charge(self, request: Request, charge_id: str) -> Response:
+        """Mock-only: the card holder disputes a charge (Stripe's test cards 4000000000000259 and friends do
+        this by themselves). The amount and Stripe's fee leave the balance at once; ``charge.dispute.created``."""
+        params = self._params(request)
+        check_unknown(params, {"amount", "reason"})
+        charge = self._load("charges", charge_id, "charge")
+        if charge["status"] != "succeeded" or charge.get("disputed"):
+            raise invalid(f"Charge {charge_id} cannot be disputed.", "charge", "charge_already_disputed"
+                          if charge.get("disputed") else "charge_not_disputable")
+        disputable = charge["amount_captured"] - self._refunded_amount(charge)
+        amount = cast(int, to_int(params, "amount", minimum=1, default=disputable))
+        if amount > disputable:
+            raise invalid("The dispute amount is greater than the charge's unrefunded amount.", "amount",
+                          "amount_too_large")
+        dispute = self._new_object(request, "disputes", {
+            "amount": amount, "charge": charge_id, "currency": charge["currency"], "evidence": {},
+            "evidence_details": {"due_by": self._timestamp() + 7 * 86400, "has_evidence": False,
+                                 "past_due": False, "submission_count": 0},
+            "is_charge_refundable": False, "payment_intent": charge.get("payment_intent"),
+            "reason": to_str(params, "reason", choices=("fraudulent", "duplicate", "product_not_received",
+                                                        "subscription_canceled", "general")) or "general",
+            "status": "needs_response", "balance_transactions": []})
+        withdrawn = self._balance_transaction(request, dispute["id"], -amount, charge["currency"], "adjustment",
+                                              "Chargeback withdrawal")
+        fee = self._balance_transaction(request, dispute["id"], -DISPUTE_FEE, charge["currency"], "adjustment",
+                                        "Dispute fee")
+        dispute["balance_transactions"] = [{"id": withdrawn, "amount": -amount, "fee": DISPUTE_FEE,
+                                            "net": -amount - DISPUTE_FEE, "type": "adjustment"}]
+        dispute["_fee_transaction"] = fee
+        self._save("disputes", dispute)
+        charge["disputed"] = True
+        self._save("charges", charge)
+        self._emit(request, "charge.dispute.created", dispute)
+        return self._render(dispute, params)
+
+    @endpoint("GET", "/disputes/{dispute_id}")
+    def retrieve_dispute(self, request: Request, dispute_id: str) -> Response:
+        return self._render(self._load("disputes", dispute_id, "dispute"), self._params(request))
+
+    @endpoint("GET", "/disputes")
+    def list_disputes(self, request: Request) -> Response:
+        params = self._params(request)
+        charge, intent = to_str(params, "charge"), to_str(params, "payment_intent")
+        return self._list(request, "disputes", params,
+                          lambda d: (charge is None or d["charge"] == charge)
+                          and (intent is None or d.get("payment_intent") == intent),
+                          filters=("charge", "payment_intent"))
+
+    @endpoint("POST", "/disputes/{dispute_id}")
+    def update_dispute(self, request: Request, dispute_id: str) -> Response:
+        params = self._params(request)
+        check_unknown(params, {"metadata", "evidence", "submit"})
+        dispute = self._load("disputes", dispute_id, "dispute")
+        if dispute["status"] in ("won", "lost"):
+            raise invalid(f"This dispute is already closed ({dispute['status']}).", None, "dispute_already_closed")
+        if isinstance(params.get("evidence"), dict):
+            dispute["evidence"] = {**dispute["evidence"], **params["evidence"]}
+            dispute["evidence_details"]["has_evidence"] = True
+        if to_bool(params, "submit"):
+            dispute["status"] = "under_review"
+            dispute["evidence_details"]["submission_count"] += 1
+        dispute["metadata"] = merge_metadata(dispute.get("metadata"), params.get("metadata"))
+        self._save("disputes", dispute)
+        self._emit(request, "charge.dispute.updated", dispute)
+        return self._render(dispute, params)
+
+    @endpoint("POST", "/disputes/{dispute_id}/close")
+    def close_dispute(self, request: Request, dispute_id: str) -> Response:
+        """Accept the dispute: it is lost, the money stays with the card holder."""
+        return self._close_dispute(request, dispute_id, "lost")
+
+    @endpoint("POST", "/test_helpers/disputes/{dispute_id}/close")
+    def decide_dispute(self, request: Request, dispute_id: str) -> Response:
+        """Mock-only: the card network decides (``status`` won or lost). Won: the amount comes back."""
+        params = self._params(request)
+        check_unknown(params, {"status"})
+        status = to_str(params, "status", required=True, choices=("won", "lost")) or "lost"
+        return self._close_dispute(request, dispute_id, status)
+
+    def _close_dispute(self, request: Request, dispute_id: str, status: str) -> Response:
+        dispute = self._load("disputes", dispute_id, "dispute")
+        if dispute["status"] in ("won", "lost"):
+            raise invalid(f"This dispute is already closed ({dispute['status']}).", None, "dispute_already_closed")
+        if status == "won":
+            back = self._balance_transaction(request, dispute["id"], dispute["amount"], dispute["currency"],
+                                             "adjustment", "Chargeback reversal")
+            dispute["balance_transactions"].append({"id": back, "amount": dispute["amount"], "fee": 0,
+                                                    "net": dispute["amount"], "type": "adjustment"})
+        dispute["status"] = status
+        self._save("disputes", dispute)
+        self._emit(request, "charge.dispute.closed", dispute)
+        return self._render(dispute, {})
+
+    # --- idempotency, for tests --------------------------------------------------------------------------
+    @endpoint("POST", "/test_helpers/idempotency_keys/expire")
+    def expire_idempotency_keys(self, request: Request) -> Response:
+        """Mock-only: what 24 hours do to idempotency keys (Stripe forgets them), now."""
+        expired = self.sdk.storage.clear("idempotency")
+        return Response.json({"object": "idempotency_keys", "expired": expired})
 
     # --- balance and events --------------------------------------------------------------------------------
     @endpoint("GET", "/balance")
@@ -2035,7 +2149,10 @@ class StripePlugin(Plugin):
         customer = self.sdk.storage.get("customers", subscription["customer"]) or {}
         return (customer.get("invoice_settings") or {}).get("default_payment_method")
 
-    def _new_invoice(self, request: Request, subscription: dict[str, Any], reason: str) -> dict[str, Any]:
+    def _new_invoice(self, request: Request, subscription: dict[str, Any], reason: str,
+                     prorations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A subscription's invoice: its items for the period, or (``prorations``) the lines of a plan
+        change; a renewal also bills the prorations a ``create_prorations`` change left pending."""
         start, end = subscription["current_period_start"], subscription["current_period_end"]
         trialing = subscription["status"] == "trialing"
         invoice = self._new_object(request, "invoices", {
@@ -2056,7 +2173,20 @@ class StripePlugin(Plugin):
                 "finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None},
             "subscription": subscription["id"], "subtotal": 0, "total": 0, "webhooks_delivered_at": None})
         lines = []
-        for item in subscription["items"]["data"]:
+        for proration in self._pending_prorations(subscription, reason) if prorations is None else prorations:
+            line = public(self._new_object(request, "invoice_line_items", {
+                "amount": proration["amount"], "currency": subscription["currency"],
+                "description": proration["description"], "invoice": invoice["id"],
+                "period": {"start": proration["start"], "end": end}, "price": proration["price"],
+                "pricing": {"price_details": {"price": proration["price"]["id"],
+                                              "product": proration["price"]["product"]},
+                            "type": "price_details",
+                            "unit_amount_decimal": proration["price"]["unit_amount_decimal"]},
+                "proration": True, "quantity": proration["quantity"], "subscription": subscription["id"],
+                "subscription_item": proration["item"], "type": "subscription"}))
+            line.pop("created", None)
+            lines.append(line)
+        for item in ([] if prorations is not None else subscription["items"]["data"]):
             price = item["price"]
             amount = 0 if trialing else price["unit_amount"] * item["quantity"]
             line = public(self._new_object(request, "invoice_line_items", {
@@ -2073,12 +2203,47 @@ class StripePlugin(Plugin):
         total = sum(line["amount"] for line in lines)
         invoice["lines"] = {"object": "list", "data": lines, "has_more": False,
                             "url": f"/v1/invoices/{invoice['id']}/lines", "total_count": len(lines)}
-        invoice.update({"amount_due": total, "amount_remaining": total, "subtotal": total, "total": total,
+        due = max(0, total)  # a credit (a downgrade prorated) goes to the customer's balance
+        if total < 0:
+            customer = self.sdk.storage.get("customers", subscription["customer"])
+            if customer is not None:
+                customer["balance"] = int(customer.get("balance") or 0) + total
+                self._save("customers", customer)
+            invoice["ending_balance"] = total
+        invoice.update({"amount_due": due, "amount_remaining": due, "subtotal": total, "total": total,
                         "subtotal_excluding_tax": total, "total_excluding_tax": total})
         self._save("invoices", invoice)
         self._emit(request, "invoice.created", invoice)
         # finalize at once (Stripe finalizes a subscription's first invoice immediately)
         return self._finalize_invoice(request, invoice)
+
+    def _pending_prorations(self, subscription: dict[str, Any], reason: str) -> list[dict[str, Any]]:
+        """The prorations a ``create_prorations`` change left for the next renewal (taken once)."""
+        if reason != "subscription_cycle":
+            return []
+        pending = subscription.pop("_pending_prorations", None) or []
+        return list(pending)
+
+    def _prorations(self, subscription: dict[str, Any], changes: list[tuple[dict[str, Any], dict[str, Any], int, str]]
+                    ) -> list[dict[str, Any]]:
+        """What a price change is worth for the rest of the period: the unused time of the old price
+        credited, the remaining time of the new one charged (integer cents, rounded down)."""
+        now = self._timestamp()
+        start, end = subscription["current_period_start"], subscription["current_period_end"]
+        period = max(1, end - start)
+        remaining = min(period, max(0, end - now))  # a period advanced past now (test helper): all of it
+        when = datetime_text(now)
+        out = []
+        for old, new, quantity, item in changes:
+            name = lambda price: (self.sdk.storage.get("products", price["product"]) or {}).get(  # noqa: E731
+                "name", price["product"])
+            out.append({"amount": -(old["unit_amount"] * quantity * remaining // period), "price": old,
+                        "quantity": quantity, "item": item, "start": now,
+                        "description": f"Unused time on {quantity} × {name(old)} after {when}"})
+            out.append({"amount": new["unit_amount"] * quantity * remaining // period, "price": new,
+                        "quantity": quantity, "item": item, "start": now,
+                        "description": f"Remaining time on {quantity} × {name(new)} after {when}"})
+        return out
 
     def _finalize_invoice(self, request: Request, invoice: dict[str, Any]) -> dict[str, Any]:
         invoice["status"] = "open"
@@ -2260,11 +2425,14 @@ class StripePlugin(Plugin):
     def update_subscription(self, request: Request, sub_id: str) -> Response:
         params = self._params(request)
         check_unknown(params, {"cancel_at_period_end", "metadata", "description", "default_payment_method",
-                               "proration_behavior", "payment_behavior", "cancel_at", "cancellation_details"})
+                               "proration_behavior", "payment_behavior", "cancel_at", "cancellation_details",
+                               "items", "expand"})
         subscription = self._load("subscriptions", sub_id)
         if subscription["status"] in ("canceled", "incomplete_expired"):
             raise invalid("A canceled subscription can only update its cancellation_details and metadata.")
         previous: dict[str, Any] = {}
+        if "items" in params:
+            self._change_items(request, subscription, params, previous)
         if "cancel_at_period_end" in params:
             flag = to_bool(params, "cancel_at_period_end")
             if flag != subscription["cancel_at_period_end"]:
@@ -2292,6 +2460,63 @@ class StripePlugin(Plugin):
         self._save("subscriptions", subscription)
         self._emit(request, "customer.subscription.updated", subscription, previous)
         return self._render(subscription, params)
+
+    def _change_items(self, request: Request, subscription: dict[str, Any], params: Mapping[str, Any],
+                      previous: dict[str, Any]) -> None:
+        """``items[n][id]`` + ``items[n][price]`` / ``[quantity]``: a plan change. ``proration_behavior``:
+        ``create_prorations`` (default: billed at the next renewal), ``always_invoice`` (invoiced and
+        charged now) or ``none``. With ``payment_behavior=error_if_incomplete`` a declined proration
+        changes nothing and raises the card error."""
+        behaviour = to_str(params, "proration_behavior", choices=("create_prorations", "none", "always_invoice")) \
+            or "create_prorations"
+        payment = to_str(params, "payment_behavior", choices=("allow_incomplete", "default_incomplete",
+                                                              "error_if_incomplete", "pending_if_incomplete")) \
+            or "allow_incomplete"
+        items = subscription["items"]["data"]
+        before = json.loads(json.dumps(items))
+        changes: list[tuple[dict[str, Any], dict[str, Any], int, str]] = []
+        for index, change in enumerate(self._as_list(params.get("items"), "items")):
+            if not isinstance(change, dict):
+                raise invalid("Invalid object", f"items[{index}]")
+            item = next((i for i in items if i["id"] == change.get("id")), None)
+            if item is None:
+                raise invalid(f"No such subscription item: '{change.get('id')}'", f"items[{index}][id]",
+                              "resource_missing")
+            old, quantity = item["price"], to_int(change, "quantity", minimum=1, default=item["quantity"]) or 1
+            new = old
+            if to_str(change, "price"):
+                new = public(self._load("prices", to_str(change, "price"), f"items[{index}][price]"))
+                if new["type"] != "recurring" or new["currency"] != old["currency"]:
+                    raise invalid("The price must be recurring and in the subscription's currency.",
+                                  f"items[{index}][price]")
+            if new["id"] != old["id"] or quantity != item["quantity"]:
+                changes.append((old, new, quantity, item["id"]))
+                item["price"], item["quantity"] = new, quantity
+                item["metadata"] = merge_metadata(item.get("metadata"), change.get("metadata"))
+        if not changes:
+            return
+        previous["items"] = {"object": "list", "data": before}
+        if behaviour == "none" or subscription["status"] == "trialing":
+            return
+        prorations = self._prorations(subscription, [(o, n, q, i) for o, n, q, i in changes])
+        if behaviour == "create_prorations":
+            subscription["_pending_prorations"] = [*(subscription.get("_pending_prorations") or []), *prorations]
+            return
+        invoice = self._new_invoice(request, subscription, "subscription_update", prorations)
+        error = self._attempt_invoice(request, invoice, self._default_pm(subscription))
+        if error is not None and payment == "error_if_incomplete":
+            subscription["items"]["data"] = before  # nothing changes: the proration could not be paid
+            self._void(request, invoice)
+            raise error
+        subscription["latest_invoice"] = invoice["id"]
+        if error is not None:
+            subscription["status"] = "past_due"
+
+    def _void(self, request: Request, invoice: dict[str, Any]) -> None:
+        invoice.update({"status": "void", "amount_remaining": 0})
+        invoice["status_transitions"]["voided_at"] = self._timestamp()
+        self._save("invoices", invoice)
+        self._emit(request, "invoice.voided", invoice)
 
     @endpoint("DELETE", "/subscriptions/{sub_id}")
     def cancel_subscription(self, request: Request, sub_id: str) -> Response:
@@ -2321,6 +2546,10 @@ class StripePlugin(Plugin):
                                                    else s["status"] == status)),
                           filters=("customer", "price", "status", "collection_method", "current_period_end",
                                    "current_period_start"))
+
+    @endpoint("GET", "/invoices/search")
+    def search_invoices(self, request: Request) -> Response:
+        return self._search(request, "invoices")
 
     @endpoint("GET", "/invoices/{invoice_id}")
     def retrieve_invoice(self, request: Request, invoice_id: str) -> Response:
@@ -2388,15 +2617,13 @@ class StripePlugin(Plugin):
     CHECKOUT_FIELDS = {"mode", "line_items", "success_url", "cancel_url", "customer", "customer_email",
                        "client_reference_id", "metadata", "payment_method_types", "subscription_data",
                        "payment_intent_data", "allow_promotion_codes", "expires_at", "ui_mode", "return_url",
-                       "customer_creation", "locale", "billing_address_collection", "currency"}
+                       "customer_creation", "locale", "billing_address_collection", "currency", "setup_intent_data"}
 
     @endpoint("POST", "/checkout/sessions")
     def create_checkout_session(self, request: Request) -> Response:
         params = self._params(request)
         check_unknown(params, self.CHECKOUT_FIELDS)
         mode = to_str(params, "mode", required=True, choices=("payment", "subscription", "setup"))
-        if mode == "setup":
-            raise invalid("Checkout `mode=setup` is not supported by this mock.", "mode")
         ui_mode = to_str(params, "ui_mode") or "hosted"
         if ui_mode == "hosted" and not to_str(params, "success_url"):
             raise invalid("Missing required param: success_url.", "success_url", "parameter_missing")
@@ -2404,7 +2631,11 @@ class StripePlugin(Plugin):
         if customer_id:
             self._load("customers", customer_id, "customer")
         raw_items = self._as_list(params.get("line_items"), "line_items")
-        if not raw_items:
+        if mode == "setup" and raw_items:
+            raise invalid("You cannot pass `line_items` in `setup` mode.", "line_items")
+        if mode == "setup" and not (to_str(params, "currency") or params.get("payment_method_types")):
+            raise invalid("Missing required param: currency.", "currency", "parameter_missing")
+        if not raw_items and mode != "setup":
             raise invalid("Missing required param: line_items.", "line_items", "parameter_missing")
         lines = []
         for index, item in enumerate(raw_items):
@@ -2430,7 +2661,7 @@ class StripePlugin(Plugin):
             lines.append({"price": public(price), "quantity": quantity})
         if mode == "subscription" and not any(line["price"]["type"] == "recurring" for line in lines):
             raise invalid("You must specify at least one recurring price in `subscription` mode.", "line_items")
-        currency = lines[0]["price"]["currency"]
+        currency = lines[0]["price"]["currency"] if lines else (to_str(params, "currency") or "usd").lower()
         total = sum(line["price"]["unit_amount"] * line["quantity"] for line in lines)
         now = self._timestamp()
         session = self._new_object(request, "checkout_sessions", {
@@ -2452,7 +2683,11 @@ class StripePlugin(Plugin):
             "_subscription_data": params.get("subscription_data") if isinstance(
                 params.get("subscription_data"), dict) else {},
             "_payment_intent_data": params.get("payment_intent_data") if isinstance(
-                params.get("payment_intent_data"), dict) else {}})
+                params.get("payment_intent_data"), dict) else {},
+            "_setup_intent_data": params.get("setup_intent_data") if isinstance(
+                params.get("setup_intent_data"), dict) else {}})
+        if mode == "setup":
+            session.update({"amount_subtotal": None, "amount_total": None, "payment_status": "no_payment_required"})
         session["id"] = self.sdk.generate_id("cs_test_" if request.sandbox else "cs_live_")
         if ui_mode == "hosted":
             session["url"] = f"https://checkout.stripe.com/c/pay/{session['id']}"
@@ -2534,7 +2769,9 @@ class StripePlugin(Plugin):
             pm["customer"] = customer_id
             self._save("payment_methods", pm)
             self._emit(request, "payment_method.attached", pm)
-        if session["mode"] == "payment":
+        if session["mode"] == "setup":
+            self._checkout_setup(request, session, pm, customer_id)
+        elif session["mode"] == "payment":
             data = session["_payment_intent_data"]
             intent_params: dict[str, Any] = {
                 "amount": str(session["amount_total"]), "currency": session["currency"],
@@ -2570,6 +2807,24 @@ class StripePlugin(Plugin):
         self._save("checkout_sessions", session)
         self._emit(request, "checkout.session.completed", session)
         return self._render(session, params)
+
+    def _checkout_setup(self, request: Request, session: dict[str, Any], pm: dict[str, Any],
+                        customer_id: str | None) -> None:
+        """Setup mode: the card is saved (a succeeded SetupIntent), nothing is charged."""
+        data = session.get("_setup_intent_data") or {}
+        intent = self._new_object(request, "setup_intents", {
+            "application": None, "automatic_payment_methods": None, "cancellation_reason": None,
+            "client_secret": None, "customer": customer_id, "description": data.get("description"),
+            "flow_directions": None, "last_setup_error": None, "latest_attempt": None, "mandate": None,
+            "next_action": None, "on_behalf_of": None, "payment_method": pm["id"], "payment_method_options": {},
+            "payment_method_types": ["card"], "single_use_mandate": None, "status": "succeeded",
+            "usage": "off_session", "metadata": merge_metadata({}, data.get("metadata"))})
+        intent["client_secret"] = f"{intent['id']}_secret_{self.sdk.random_string(24)}"
+        self._save("setup_intents", intent)
+        self._emit(request, "setup_intent.created", intent)
+        self._emit(request, "setup_intent.succeeded", intent)
+        session["setup_intent"] = intent["id"]
+        session["payment_status"] = "no_payment_required"
 
     def _checkout_intent(self, request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
         intent = self._new_object(request, "payment_intents", {

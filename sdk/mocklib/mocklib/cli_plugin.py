@@ -90,17 +90,90 @@ def plugin_uninstall(state: State, name: str) -> None:
         out().print(f"Uninstalled {escape(name)}")
 
 
+KEY_PLACEHOLDER = "YOUR_MF_TEST_KEY"
+SNIPPET_LANGUAGES = ("python", "node", "curl")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(text: str) -> str:
+    """Third-party text for a terminal: no control characters (escape sequences) in it."""
+    return _CONTROL.sub("", text)
+
+
+def fill_snippet(template: str, base_url: str, key: str) -> str:
+    return template.replace("{{BASE_URL}}", base_url).replace("{{API_KEY}}", key)
+
+
+def _print_fidelity(console: Console, summary: Mapping[str, Any] | None, report: Mapping[str, Any] | None) -> None:
+    """Coverage and conformance against the vendor's OpenAPI document (a card's summary and,
+    when given, the full report's per-resource coverage)."""
+    if not summary and not report:
+        console.print("Fidelity: not measured (the plugin ships no vendor OpenAPI document)")
+        return
+    spec = (report or {}).get("spec") or {}
+    cov = (report or {}).get("coverage") or {}
+    conf = (report or {}).get("conformance") or {}
+    title = (summary or {}).get("spec_title") or spec.get("title")
+    version = (summary or {}).get("spec_version") or spec.get("version")
+    implemented = (summary or {}).get("operations_implemented", cov.get("implemented"))
+    total = (summary or {}).get("operations_total", cov.get("total"))
+    line = f"Fidelity vs {escape(_text(title))} {escape(_text(version))}: {implemented}/{total} operations"
+    valid = (summary or {}).get("responses_valid", conf.get("valid"))
+    answers = (summary or {}).get("responses_total", conf.get("total"))
+    if answers:
+        line += f", {valid}/{answers} answers valid ({(summary or {}).get('conformance_percent', conf.get('percent'))} %)"
+    else:
+        line += ", conformance not measured"
+    console.print(line)
+    note = (summary or {}).get("spec_note") or spec.get("note")
+    if note:
+        console.print(f"  note: {escape(_plain(str(note)))}")
+    measured = (summary or {}).get("measured_by") or (report or {}).get("measured_by")
+    if measured:
+        console.print(f"  measured by {escape(_plain(str(measured)))}")
+    if cov.get("resources"):
+        console.print(_table("Coverage per resource", ["Resource", "Implemented", "Operations"],
+                             ([r.get("resource"), f"{r.get('implemented')}/{r.get('total')}",
+                               ", ".join(r.get("operations") or [])] for r in cov["resources"])))
+
+
 @plugin.command("info")
 @click.argument("name")
+@click.option("--lang", "languages", multiple=True, type=click.Choice(SNIPPET_LANGUAGES),
+              help="show only these snippets (default: every one the plugin ships)")
+@click.option("--with-key", is_flag=True, help="fill the snippets with the API key you configured "
+              "(otherwise a placeholder: keys are secrets)")
+@click.option("--readme/--no-readme", default=True, help="print the plugin's README")
 @pass_state
-def plugin_info(state: State, name: str) -> None:
-    """A plugin's details, endpoints and versions."""
+def plugin_info(state: State, name: str, languages: tuple[str, ...], with_key: bool, readme: bool) -> None:
+    """A plugin's details, how to call it (vendor SDK snippets), its fidelity, README and versions."""
     with state.client(auth=False) as mf:
         info = mf.plugins.info(name)
+        base_url = mf.api_url + str(info.api.base_path)
+        key = mf.api_key if with_key and mf.api_key else KEY_PLACEHOLDER
     if state.as_json:
         emit_json(info)
         return
     console = out()
+    _print_info(console, info)
+    _print_fidelity(console, info.get("fidelity"), info.get("fidelity_report"))
+    snippets = (info.get("client") or {}).get("snippets") or {}
+    console.print(f"Base URL: {escape(base_url)}  (your marketplace key is the vendor credential)")
+    for lang in languages or SNIPPET_LANGUAGES:
+        if snippets.get(lang):
+            console.rule(f"{lang}")
+            console.print(escape(_plain(fill_snippet(str(snippets[lang]), base_url, key))), soft_wrap=True)
+    if snippets and key == KEY_PLACEHOLDER:
+        console.print(f"Replace {KEY_PLACEHOLDER} with one of your keys (`mocklib keys list` shows their prefixes; "
+                      "--with-key fills in the one you configured).")
+    if readme and info.get("readme"):
+        from rich.markdown import Markdown
+
+        console.rule("README")
+        console.print(Markdown(_plain(str(info["readme"]))))
+
+
+def _print_info(console: Console, info: Any) -> None:
     console.print(f"[bold]{escape(info.display_name)}[/] ({escape(info.name)}) {escape(_text(info.latest_version))}"
                   f" by {escape(_text(info.author.get('name')))}, {escape(info.category)}")
     console.print(escape(info.description))
@@ -111,8 +184,10 @@ def plugin_info(state: State, name: str) -> None:
     console.print(f"Permissions: {escape(', '.join(info.get('permissions') or []) or 'none')}")
     console.print(_table(f"Endpoints under {info.api.base_path}", ["Method", "Path", "Description"],
                          ([e["method"], e["path"], e.get("description")] for e in info.api.endpoints)))
-    console.print(_table("Versions", ["Version", "Status", "Published"],
-                         ([v["version"], v.get("status"), v.get("published_at")] for v in info.versions)))
+    console.print(_table("Versions", ["Version", "Status", "Published", "Changes"],
+                         ([v["version"], v.get("status"), v.get("published_at"),
+                           _plain("\n".join(v.get("changes") or []) or str(v.get("changelog") or ""))]
+                          for v in info.versions)))
 
 
 # --- plugin development (the plugin developer kit runs locally) ----------------------------------------
@@ -187,6 +262,11 @@ def _print_report(console: Console, report: Mapping[str, Any], title: str) -> No
         console.print(f"Score: {report.get('score')}/100 (at least {report.get('min_score')} to publish)")
     for reason in report.get("reasons") or []:
         console.print(f"[red]- {escape(str(reason))}[/]")
+    fidelity = report.get("fidelity")
+    if isinstance(fidelity, Mapping) and "error" in fidelity:
+        console.print(f"Fidelity: {escape(str(fidelity['error']))}")
+    elif isinstance(fidelity, Mapping):
+        _print_fidelity(console, None, fidelity)
 
 
 def _run_checks(root: Path, only: Sequence[str] | None, label: str) -> dict[str, Any]:
@@ -290,8 +370,8 @@ def _print_submission(console: Console, submission: Mapping[str, Any]) -> None:
     console.print(f"Submission {escape(str(submission.get('submission_id')))}: {escape(str(submission.get('plugin')))}"
                   f" {escape(str(submission.get('version')))} is [bold {colour}]{escape(status)}[/]")
     _print_report(console, {"checks": _submission_rows(submission), "score": submission.get("score"),
-                            "min_score": submission.get("min_score"), "reasons": submission.get("reasons")},
-                  "Marketplace checks")
+                            "min_score": submission.get("min_score"), "reasons": submission.get("reasons"),
+                            "fidelity": submission.get("fidelity")}, "Marketplace checks")
     if submission.get("review_notes"):
         console.print(f"Review notes: {escape(str(submission['review_notes']))}")
 

@@ -21,7 +21,7 @@ import builtins
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from importlib import metadata
 from typing import Any
@@ -30,6 +30,7 @@ from urllib.parse import quote
 import requests  # type: ignore[import-untyped, unused-ignore]
 
 from mocklib._http import RetryPolicy, Transport
+from mocklib.aliases import Alias, AliasClient, parse_aliases
 from mocklib.errors import (AuthenticationError, InsufficientScopeError, InvalidRequestError, MockFactoryError,
                             UnknownResourceError)
 from mocklib.objects import MockObject, wrap
@@ -71,6 +72,7 @@ class PluginSpec:
     base_path: str
     endpoints: tuple[Endpoint, ...]
     resources: Mapping[str, Resource]
+    aliases: Mapping[str, Alias] = field(default_factory=dict)  # the manifest's client.resources
 
 
 class MockFactory:
@@ -186,10 +188,21 @@ class MockFactory:
         endpoints = parse_endpoints(declared or [])
         spec = PluginSpec(name=name, version=installed.get("version"),
                           base_path=str(installed.get("base_path") or f"/plugins/{name}/v{installed['major']}"),
-                          endpoints=endpoints, resources=build_resources(endpoints))
+                          endpoints=endpoints, resources=build_resources(endpoints),
+                          aliases=self._aliases(name, endpoints))
         with self._specs_lock:
             self._specs[name] = spec
         return spec
+
+    def _aliases(self, name: str, endpoints: tuple[Endpoint, ...]) -> dict[str, Alias]:
+        """The catalog's ``client.resources`` of the plugin, kept where the installed version
+        serves their paths (mocklib.aliases); none when the catalog cannot be read."""
+        try:
+            detail = self.request("GET", f"/marketplace/plugins/{_segment(name)}")
+        except MockFactoryError:
+            return {}
+        client = detail.get("client") if hasattr(detail, "get") else None
+        return parse_aliases(client.to_dict() if isinstance(client, MockObject) else client, endpoints)
 
     def forget_plugin(self, name: str) -> None:
         with self._specs_lock:
@@ -211,22 +224,25 @@ class PluginClient:
         return self._client.plugin_spec(self._name)
 
     def resources(self) -> list[str]:
-        return sorted(self.spec.resources)
+        return sorted(set(self.spec.resources) | set(self.spec.aliases))
 
-    def __getattr__(self, name: str) -> ResourceClient:
+    def __getattr__(self, name: str) -> ResourceClient | AliasClient:
         if name.startswith("_"):
             raise AttributeError(name)
         spec = self.spec
+        alias = spec.aliases.get(name)  # what the manifest declares wins over what its paths suggest
+        if alias is not None:
+            return AliasClient(self, alias)
         resource = spec.resources.get(name)
         if resource is None:
             raise UnknownResourceError(
                 f"plugin '{self._name}' declares no resource '{name}'; available: "
-                f"{', '.join(sorted(spec.resources)) or '(none)'} (or use .request(method, path))",
-                code="unknown_resource", details={"available": sorted(spec.resources)})
+                f"{', '.join(self.resources()) or '(none)'} (or use .request(method, path))",
+                code="unknown_resource", details={"available": self.resources()})
         return ResourceClient(self, resource)
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self.spec.resources))
+        return sorted(set(super().__dir__()) | set(self.resources()))
 
     def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None, *,
                 headers: Mapping[str, str] | None = None, data: bytes | None = None,

@@ -1,5 +1,9 @@
-"""``python -m mocklib_plugin_sdk serve path/to/plugin_dir --port N``
-and ``python -m mocklib_plugin_sdk check path/to/project [--json] [--only tests,contract]``."""
+"""``python -m mocklib_plugin_sdk serve path/to/plugin_dir --port N``,
+``python -m mocklib_plugin_sdk check path/to/project [--json] [--only tests,contract]``,
+``python -m mocklib_plugin_sdk fidelity path/to/project [--json] [--write]`` (the project's tests
+with ``--conformance``: coverage and conformance against its spec/) and
+``python -m mocklib_plugin_sdk spec-subset VENDOR_DOC... --project DIR --out FILE`` (a vendor
+document cut down to what the plugin needs, see ``mocklib_plugin_sdk.conformance.subset``)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import CHECK_IDS, format_report, run_checks, selected_checks
+from .conformance.run import FIDELITY_FILE
 from .errors import PluginError
 from .loader import load_plugin_dir
 from .serve import DEFAULT_RETRY_DELAYS, LOCAL_USER, PluginServer
@@ -45,7 +50,54 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--only", help="comma-separated check ids: " + ", ".join(CHECK_IDS))
     check.add_argument("--test-timeout", type=int, default=180, help="seconds the tests may take")
+    fidelity = commands.add_parser("fidelity", help="run a project's tests and measure its fidelity to spec/",
+                                   description="Exit status: 0 measured, 1 the tests failed or no spec, 2 bad usage.")
+    fidelity.add_argument("project_dir")
+    fidelity.add_argument("--json", action="store_true", help="print the report as JSON")
+    fidelity.add_argument("--write", action="store_true", help=f"write it to spec/{FIDELITY_FILE}")
+    subset = commands.add_parser("spec-subset", help="cut a vendor OpenAPI document down to what a plugin needs")
+    subset.add_argument("sources", nargs="+", help="the vendor's document(s): .json, .yaml, optionally .gz")
+    subset.add_argument("--project", required=True, help="the plugin project (its manifest's endpoints)")
+    subset.add_argument("--out", required=True, help="the subset to write, e.g. spec/vendor.json.gz")
+    for name in ("title", "version", "source", "license", "note", "path-prefix"):
+        subset.add_argument(f"--{name}", help=f"spec/spec.json {name.replace('-', '_')} (written with --title)")
     return parser
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    from .conformance.measure import format_fidelity
+    from .conformance.run import FidelityError, measure_project
+
+    try:
+        report = measure_project(Path(args.project_dir))
+    except FidelityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.write:
+        (Path(args.project_dir) / "spec" / FIDELITY_FILE).write_text(
+            json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2) if args.json else format_fidelity(report))
+    return 0
+
+
+def _subset(args: argparse.Namespace) -> int:
+    from .conformance.spec import SpecDeclaration, SpecError
+    from .conformance.subset import run
+
+    declaration = None
+    if args.title:
+        declaration = SpecDeclaration.from_document({"file": Path(args.out).name, "title": args.title,
+                                                     "version": args.version, "source": args.source,
+                                                     "license": args.license, "note": args.note,
+                                                     "path_prefix": args.path_prefix})
+    try:
+        result = run([Path(s) for s in args.sources], Path(args.project), Path(args.out), declaration)
+    except (SpecError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {result['operations']} operations, answers kept for {result['kept_paths']}, "
+          f"{result['bytes']} bytes")
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -71,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "fidelity":
+        return _fidelity(args)
+    if args.command == "spec-subset":
+        return _subset(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     settings = SdkSettings.from_env()
     try:

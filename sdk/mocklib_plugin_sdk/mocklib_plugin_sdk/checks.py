@@ -44,6 +44,8 @@ from typing import Any
 from . import packaging
 from .errors import ConfigurationError, MethodNotAllowedError, NotFoundError
 from .manifest import PluginManifest
+from .conformance.measure import format_fidelity
+from .conformance.run import PLUGIN_ARG, checks_fidelity
 from .routing import METHODS, RoutePattern
 from .sandbox import MIB, Limits, Sandbox, SandboxResult, clean_env, run_sandboxed, sdk_python_path
 
@@ -127,11 +129,14 @@ class Report:
     passed: bool
     reasons: list[str]
     log: str
+    # Coverage and conformance against the vendor's spec the project ships (not scored; None:
+    # no spec/): mocklib_plugin_sdk.conformance.run.checks_fidelity.
+    fidelity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"checks": [check.to_dict() for check in self.checks], "score": self.score,
                 "min_score": self.min_score, "passed": self.passed, "reasons": list(self.reasons),
-                "log": self.log}
+                "log": self.log, "fidelity": self.fidelity}
 
 
 @dataclass(frozen=True)
@@ -189,11 +194,25 @@ class _Session:
     def tests_run(self) -> _Run:
         if self._tests is None:
             argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    f"--junitxml={self._junit}", *self._pytest_config_args(), "tests"]
+                    f"--junitxml={self._junit}", *self._pytest_config_args(), *self._conformance_args(), "tests"]
             self._tests = self._sandboxed("tests", argv, TESTS_ADDRESS_SPACE)
             if self._tests.result is not None:
                 self.logs["pytest"] = self._tests.result.stdout + self._tests.result.stderr
         return self._tests
+
+    def _conformance_args(self) -> list[str]:
+        """Record every answer of the tests for the fidelity figure, when the project ships a spec."""
+        if not (self.project / "spec" / "spec.json").is_file():
+            return []
+        return ["-p", PLUGIN_ARG, f"--conformance-records={self.answers}"]
+
+    @property
+    def answers(self) -> Path:
+        return self.workdir / "answers.jsonl"
+
+    def fidelity(self) -> dict[str, Any] | None:
+        """Coverage and conformance against the project's spec/ (None: it ships none); not scored."""
+        return checks_fidelity(self.project, self.answers if self._tests is not None else None)
 
     def contract_run(self) -> _Run:
         if self._contract is None:
@@ -831,6 +850,7 @@ def run_checks(project_dir: Path, *, only: Iterable[str] | None = None, test_tim
                                        findings=outcome.findings))
             if outcome.reason:
                 reasons.append(outcome.reason)
+        fidelity = session.fidelity()
         log = _combined_log(session.logs)
     available = sum(r.max_points for r in results)
     earned = sum(r.points for r in results)
@@ -838,7 +858,8 @@ def run_checks(project_dir: Path, *, only: Iterable[str] | None = None, test_tim
     if score < MIN_SCORE:
         reasons.append(f"score {score} is below the minimum of {MIN_SCORE}")
     passed = all(r.passed for r in results if r.blocking) and score >= MIN_SCORE
-    return Report(checks=results, score=score, min_score=MIN_SCORE, passed=passed, reasons=reasons, log=log)
+    return Report(checks=results, score=score, min_score=MIN_SCORE, passed=passed, reasons=reasons, log=log,
+                  fidelity=fidelity)
 
 
 def _combined_log(logs: dict[str, str]) -> str:
@@ -865,6 +886,10 @@ def format_report(report: Report) -> str:
         lines.append(f"{check.id:<10} {status}  {check.points:>2}/{check.max_points:<2}  {check.summary}")
     verdict = "ACCEPTED" if report.passed else "REFUSED"
     lines.append(f"score {report.score}/100 (minimum {report.min_score}): {verdict}")
+    if report.fidelity is not None and "error" in report.fidelity:
+        lines.append(f"fidelity: {report.fidelity['error']}")
+    elif report.fidelity is not None:
+        lines.append("fidelity (not scored):\n" + format_fidelity(report.fidelity))
     if report.reasons:
         lines.append("reasons:")
         lines.extend(f"  - {reason}" for reason in report.reasons)

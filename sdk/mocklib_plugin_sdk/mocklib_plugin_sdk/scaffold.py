@@ -225,6 +225,16 @@ python -m mocklib_plugin_sdk check .             # the marketplace's publishing 
 
 The manifest (`chalicelib/manifest.json`) declares the endpoints, pricing and
 runtime limits; `.chalice/config.json` must keep the same memory and timeout.
+
+## Fidelity to the vendor's API
+
+Mocking a vendor's API? Ship its OpenAPI document in `spec/` (`spec/spec.json` declares it:
+file, title, version, source, licence) and every answer your tests get through `call` is
+checked against it: `python -m pytest --conformance tests`, or
+`python -m mocklib_plugin_sdk fidelity . --write`. The publishing checks measure the same
+coverage and conformance, and your plugin page shows them with the spec's version. The
+manifest's `client.snippets` (Python, Node, curl, with `{{BASE_URL}}` and `{{API_KEY}}`) and
+`changelog` are shown there too.
 ''')
 
 GITIGNORE = """__pycache__/

@@ -104,14 +104,22 @@ def host(plugin_dir: Path, store: InMemoryStateStore) -> Iterator[PluginHost]:
 
 
 @pytest.fixture
-def call(host: PluginHost, manifest: dict[str, Any]) -> Callable[..., DecodedResult]:
+def call(host: PluginHost, manifest: dict[str, Any], plugin_dir: Path,
+         request: pytest.FixtureRequest) -> Callable[..., DecodedResult]:
     """``call(method, path, *, user="usr_test", query=None, headers=None, body=b"", sandbox=False, ...)``:
-    one protocol request event through the host, decoded."""
+    one protocol request event through the host, decoded. With ``pytest --conformance`` every
+    answer is also checked against the plugin's spec (``mocklib_plugin_sdk.conformance``)."""
+    from .conformance.pytest_plugin import recorder_of
+
+    recorder = recorder_of(request.config)
 
     def invoke(method: str, path: str, *, user: str = "usr_test", **kwargs: Any) -> DecodedResult:
         event = make_request_event(method, path, plugin=manifest["name"], user_id=user,
                                    version=manifest["version"], **kwargs)
-        return decode_result(host.invoke(event))
+        result = decode_result(host.invoke(event))
+        if recorder is not None:
+            recorder.record(plugin_dir, method, path, result.status, result.headers, result.body)
+        return result
 
     return invoke
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chalicelib.core.periods import next_period, period_end, period_of, period_start, previous_period
 from chalicelib.metering.rating import UNLIMITED, Rate, paid_by_half
-from chalicelib.payouts.plan import (BPS, MICROS_PER_CENT, MINIMUM_PAYOUT_CENTS, Payee, RevenueLine,
+from chalicelib.payouts.plan import (BPS, MICROS_PER_CENT, MINIMUM_PAYOUT_CENTS, WIRE_MINIMUM_CENTS, Credit, Payee,
                                      plan_payouts, split)
 
 shares = st.sampled_from([7000, 7500, 8000])
@@ -44,48 +44,32 @@ def test_counting_hours_in_any_order_or_in_pieces_ends_at_the_same_split(allowan
     assert (total_first, total_second) == paid_by_half(rate, first, second)
 
 
-@given(revenue=st.integers(0, 10**13), share=shares, carry=st.integers(0, BPS - 1))
-def test_developer_plus_platform_is_the_revenue_exactly(revenue, share, carry):
-    developer, platform, carry_out = split(revenue, share, carry)
+@given(revenue=st.integers(0, 10**13), share=shares)
+def test_developer_plus_platform_is_the_revenue_exactly(revenue, share):
+    developer, platform, _ = split(revenue, share)
     assert developer + platform == revenue
-    assert 0 <= carry_out < BPS
-    assert developer * BPS + carry_out == revenue * share + carry
+    assert developer == revenue * share // BPS and 0 <= platform
 
 
-@given(revenues=st.lists(st.integers(0, 10**9), min_size=1, max_size=50), share=shares)
-def test_carried_remainders_lose_nothing_over_many_settlements(revenues, share):
-    carry = developer_total = 0
-    for revenue in revenues:
-        developer, _, carry = split(revenue, share, carry)
-        developer_total += developer
-    assert developer_total == sum(revenues) * share // BPS  # exactly the share of the whole, floored once
-
-
-lines = st.builds(
-    RevenueLine, plugin=st.sampled_from(["a", "b", "c", "d"]), developer=st.sampled_from(["dev1", "dev2", "dev3"]),
-    period=st.sampled_from(["2026-10-15", "2026-11-01"]), revenue_micros=st.integers(0, 10**10),
-    settled_micros=st.just(0), share_bps=shares)
+balances = st.dictionaries(st.sampled_from(["dev1", "dev2", "dev3"]), st.integers(-10**9, 10**10))
 
 
 @settings(max_examples=200)
-@given(revenue=st.lists(lines, max_size=12, unique_by=lambda r: (r.plugin, r.period)),
-       balances=st.dictionaries(st.sampled_from(["dev1", "dev2", "dev3"]), st.integers(0, 10**9)),
-       ready=st.booleans())
-def test_the_plan_pays_every_micro_exactly_once(revenue, balances, ready):
-    # one developer per plugin, as in the catalog
-    owner = {"a": "dev1", "b": "dev1", "c": "dev2", "d": "dev3"}
-    revenue = [RevenueLine(r.plugin, owner[r.plugin], r.period, r.revenue_micros, 0, r.share_bps) for r in revenue]
-    payees = {dev: Payee(dev, balances.get(dev, 0), tax_form=ready, account_ready=ready)
+@given(available=balances, ready=st.booleans(), rails=st.sampled_from(["stripe", "paypal", "wire"]),
+       bonuses=st.lists(st.tuples(st.sampled_from(["dev1", "dev2"]), st.integers(1, 10**9)), max_size=3))
+def test_the_plan_pays_whole_cents_of_what_is_available_and_carries_the_rest(available, ready, rails, bonuses):
+    payees = {dev: Payee(dev, available.get(dev, 0), rail=rails, tax_form=ready, account_ready=ready)
               for dev in ("dev1", "dev2", "dev3")}
-    plan = plan_payouts("2026-11-01", revenue, payees, carries={})
-    totals = plan.totals()
-    assert totals["revenue_micros"] == sum(r.revenue_micros for r in revenue if r.revenue_micros)
-    assert totals["developer_micros"] + totals["platform_micros"] == totals["revenue_micros"]
+    credits = [Credit(dev, "milestone", f"m{n}", amount) for n, (dev, amount) in enumerate(bonuses)]
+    plan = plan_payouts("2026-11-01", payees, credits)
+    assert sorted(line.developer for line in plan.payouts) == ["dev1", "dev2", "dev3"]
     for line in plan.payouts:
-        credited = sum(s.developer_micros for s in plan.settlements if s.developer == line.developer)
-        available = balances.get(line.developer, 0) + credited
-        assert line.amount_cents == available // MICROS_PER_CENT  # whole cents; the rest stays
-        assert line.moves_money == (ready and line.amount_cents >= MINIMUM_PAYOUT_CENTS)
+        total = available.get(line.developer, 0) + sum(c.amount_micros for c in credits if c.developer == line.developer)
+        assert line.amount_cents == total // MICROS_PER_CENT  # whole cents; the sub-cent rest stays
+        minimum = WIRE_MINIMUM_CENTS if rails == "wire" else MINIMUM_PAYOUT_CENTS
+        assert line.moves_money == (ready and line.amount_cents >= minimum)
+        if line.amount_cents < 0:
+            assert line.status == "below_minimum" and "negative" in (line.reason or "")
 
 
 def test_the_seed_worked_example():
@@ -96,11 +80,9 @@ def test_the_seed_worked_example():
     assert paid == 400_000
     revenue = paid * rate.unit_price_micros
     assert revenue == 2_000 * 100 * MICROS_PER_CENT
-    plan = plan_payouts("2026-01-01", [RevenueLine("stripe", "dev", "2026-01-01", revenue, 0, 7000)],
-                        {"dev": Payee("dev", 0, tax_form=True, account_ready=True)}, carries={})
-    (settlement,) = plan.settlements
-    assert settlement.developer_micros == 1_400 * 100 * MICROS_PER_CENT
-    assert settlement.platform_micros == 600 * 100 * MICROS_PER_CENT
+    developer, platform, _ = split(revenue, 7000)
+    assert developer == 1_400 * 100 * MICROS_PER_CENT and platform == 600 * 100 * MICROS_PER_CENT
+    plan = plan_payouts("2026-01-15", {"dev": Payee("dev", developer, tax_form=True, account_ready=True)})
     assert plan.payouts[0].amount_cents == 140_000 and plan.payouts[0].status == "pay"
 
 

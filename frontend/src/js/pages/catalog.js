@@ -16,6 +16,18 @@ export function pluginIcon(plugin, size = "md") {
   return h("span", { class: `plugin-icon ${size} letters hue-${hash % 8}`, "aria-hidden": "true" }, letters);
 }
 
+/** "Fidelity: 9/197 operations · 100 % of 43 answers valid · Twilio REST API 2010-04-01", or null. */
+export function fidelityLine(fidelity) {
+  if (!fidelity) return null;
+  const parts = [`${fidelity.operations_implemented}/${fidelity.operations_total} operations`];
+  if (fidelity.conformance_percent !== null && fidelity.conformance_percent !== undefined) {
+    parts.push(`${fidelity.conformance_percent} % of ${fidelity.responses_total} answers valid`);
+  }
+  parts.push(`vs ${fidelity.spec_title} ${fidelity.spec_version}`);
+  return [h("span", { class: "fidelity-label" }, "Fidelity: "), parts.join(" · "),
+    fidelity.spec_note ? h("span", { class: "muted", title: fidelity.spec_note }, " (older spec)") : null];
+}
+
 export function verifiedBadge(plugin) {
   if (plugin.verification === "premier") return h("span", { class: "badge verified" }, "✓ Premier");
   if (plugin.verified || plugin.verification === "verified") return h("span", { class: "badge verified" }, "✓ Verified");
@@ -57,6 +69,7 @@ function card(plugin, installed, ctx) {
         h("span", { class: "sr-only" }, `Rated ${plugin.rating.average} out of 5`),
         ` ${plugin.rating.average.toFixed(1)} (${number(plugin.rating.count)})`),
       h("span", { title: `${number(plugin.install_count)} installs` }, `${compact(plugin.install_count)} installs`)),
+    plugin.fidelity ? h("p", { class: "fidelity small" }, fidelityLine(plugin.fidelity)) : null,
     h("p", { class: "price" }, h("strong", {}, priceLine(plugin.pricing)), " ", h("span", { class: "muted small" }, freeTierLine(plugin.pricing))),
     h("div", { class: "card-actions" }, install, h("a", { href: `#/plugins/${plugin.name}`, class: "button secondary", "aria-describedby": titleId }, "Details")));
 }

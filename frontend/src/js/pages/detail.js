@@ -1,10 +1,12 @@
-// A plugin's page: description, endpoints, pricing plans, versions and changelog,
-// permissions, reviews; install, purchase (Stripe Checkout) and trial.
+// A plugin's page: description, its README, how to call it (vendor SDK snippets with the base
+// URL and a key), its fidelity to the vendor's API, endpoints, pricing plans, versions and
+// changelog, permissions, reviews; install, purchase (Stripe Checkout) and trial.
 import { api, apiUrl, enc, session } from "../api.js";
 import { actionButton, announce, emptyState, field, formError, h, load, mount, uid } from "../dom.js";
 import { date, freeTierLine, micros, number, planPrice, priceLine, stars } from "../format.js";
 import { installPlugin, installedNames, permissionList } from "../install.js";
-import { pluginIcon, verifiedBadge } from "./catalog.js";
+import { renderMarkdown } from "../markdown.js";
+import { fidelityLine, pluginIcon, verifiedBadge } from "./catalog.js";
 
 function section(title, ...content) {
   const id = uid("sec");
@@ -82,10 +84,134 @@ function plansView(plugin, ctx, held) {
   }));
 }
 
+function changes(entry) {
+  if (entry.changes && entry.changes.length) return h("ul", { class: "changelog" }, entry.changes.map((c) => h("li", {}, c)));
+  return h("p", { class: "changelog" }, entry.changelog || "No changelog for this version.");
+}
+
 function versionsView(plugin) {
-  return h("ol", { class: "versions" }, (plugin.versions || []).map((v) => h("li", {},
-    h("p", {}, h("strong", {}, v.version), " ", h("span", { class: "muted small" }, `${v.status} · ${date(v.published_at)}`)),
-    h("p", { class: "changelog" }, v.changelog || "No changelog for this version."))));
+  const published = new Set((plugin.versions || []).map((v) => v.version));
+  // Earlier entries of the newest manifest's changelog (versions no longer or never listed here).
+  const earlier = (plugin.changelog || []).filter((e) => !published.has(e.version));
+  return h("ol", { class: "versions" },
+    (plugin.versions || []).map((v) => h("li", {},
+      h("p", {}, h("strong", {}, v.version), " ", h("span", { class: "muted small" }, `${v.status} · ${date(v.published_at)}`)),
+      changes(v))),
+    earlier.map((e) => h("li", {},
+      h("p", {}, h("strong", {}, e.version), " ", h("span", { class: "muted small" }, e.date ? `released ${e.date}` : "earlier")),
+      changes(e))));
+}
+
+// --- how to call it --------------------------------------------------------------------
+// Keys are shown once, at creation, and the API never returns one again: the snippets carry a
+// placeholder, name the reader's test keys by their prefix, and use a real key only if the
+// reader creates one here (kept in this page's memory, never stored).
+export const KEY_PLACEHOLDER = "YOUR_MF_TEST_KEY";
+const LANGUAGES = [["python", "Python"], ["node", "Node.js"], ["curl", "curl"]];
+
+export function fillSnippet(template, baseUrl, key) {
+  return template.split("{{BASE_URL}}").join(baseUrl).split("{{API_KEY}}").join(key);
+}
+
+function copyButton(code) {
+  return h("button", {
+    type: "button", class: "secondary small",
+    onClick: async () => {
+      try {
+        await navigator.clipboard.writeText(code.textContent);
+        announce("Copied.", "success");
+      } catch (error) {
+        announce("Copying failed: select the text and copy it.", "error");
+      }
+    },
+  }, "Copy");
+}
+
+function snippetsView(plugin) {
+  const snippets = (plugin.client && plugin.client.snippets) || {};
+  const baseUrl = `${apiUrl()}${plugin.api.base_path}`;
+  const available = LANGUAGES.filter(([lang]) => snippets[lang]);
+  let key = null;
+  const blocks = h("div", { class: "snippets" });
+  const render = () => mount(blocks, available.map(([lang, label]) => {
+    const code = h("code", { "data-language": lang }, fillSnippet(snippets[lang], baseUrl, key || KEY_PLACEHOLDER));
+    return h("div", { class: "snippet" }, h("div", { class: "snippet-head" }, h("h3", {}, label), copyButton(code)),
+      h("pre", { class: "code-block", tabindex: "0", "aria-label": `${label} example` }, code));
+  }));
+  render();
+  const keyNote = h("div", { class: "key-note", "aria-live": "polite" });
+  if (!session()) {
+    mount(keyNote, h("p", { class: "muted small" }, "Replace ", h("code", {}, KEY_PLACEHOLDER),
+      " with one of your marketplace API keys: ", h("a", { href: "#/login" }, "sign in"), " to create one."));
+  } else {
+    const create = actionButton("Create a test key for these examples", async () => {
+      try {
+        const created = await api.post("/keys", { name: `examples: ${plugin.name}`.slice(0, 60), mode: "test" });
+        key = created.api_key;
+        render();
+        mount(keyNote, h("p", { class: "notice" }, "The examples now hold your new sandbox key ",
+          h("code", {}, `${created.prefix || key.slice(0, 12)}…`), ". It is shown only on this page, now: copy what you need before you leave."));
+      } catch (error) {
+        announce(error.message, "error");
+      }
+    }, { class: "secondary", id: "snippet-key" });
+    mount(keyNote, h("p", { class: "muted small", id: "key-prefixes" }, "Loading your keys…"), create);
+    api.get("/keys").then((data) => {
+      if (key) return;
+      const tests = (data.keys || []).filter((k) => k.mode === "test" && k.status === "active");
+      const hint = document.getElementById("key-prefixes");
+      if (!hint) return;
+      mount(hint, tests.length
+        ? ["Replace ", h("code", {}, KEY_PLACEHOLDER), " with one of your sandbox keys (shown once, when created): ",
+          tests.map((k, n) => [n ? ", " : "", h("code", {}, `${k.prefix}…`), ` (${k.name})`])]
+        : ["You have no sandbox key yet: create one, or paste any key where the examples say ", h("code", {}, KEY_PLACEHOLDER), "."]);
+    }).catch(() => {});
+  }
+  return [
+    h("p", {}, "Base URL: ", h("code", { class: "break", id: "base-url" }, baseUrl),
+      ". Your marketplace key is the credential, carried the way the vendor's SDK sends its own."),
+    keyNote,
+    available.length ? blocks : emptyState("This plugin ships no examples; see its README and endpoints."),
+  ];
+}
+
+// Folded, and rendered when opened: a README repeats what this page shows (its endpoints) and is long.
+function readmeView(readme) {
+  const body = h("div", { class: "markdown" });
+  const folded = h("details", { class: "readme" },
+    h("summary", {}, `Read the developer's README (${readme.split("\n").length} lines)`), body);
+  folded.addEventListener("toggle", () => mount(body, folded.open ? renderMarkdown(readme) : []));
+  return folded;
+}
+
+// --- fidelity --------------------------------------------------------------------------------
+function fidelityView(plugin) {
+  const report = plugin.fidelity_report;
+  if (!report) return emptyState("Not measured: this plugin ships no vendor OpenAPI document.");
+  const spec = report.spec || {};
+  const cov = report.coverage || {};
+  const conf = report.conformance;
+  const resources = cov.resources || [];
+  return [
+    h("p", { class: "fidelity-figures" }, fidelityLine(plugin.fidelity)),
+    h("p", { class: "muted small" }, `Against ${spec.title} ${spec.version}`, spec.license ? ` (${spec.license})` : "",
+      spec.source ? `, from ${spec.source}` : "", "."),
+    spec.note ? h("p", { class: "notice" }, `Note: ${spec.note}.`) : null,
+    h("dl", { class: "facts" },
+      h("dt", {}, "Coverage"), h("dd", {}, `${cov.implemented} of the spec's ${cov.total} operations implemented`),
+      h("dt", {}, "Conformance"), h("dd", {}, conf
+        ? `${conf.valid} of ${conf.total} answers valid against the spec's schema for their operation and status`
+        : "not measured (no answers recorded)"),
+      h("dt", {}, "Measured by"), h("dd", {}, report.measured_by || "unknown")),
+    resources.length ? h("div", { class: "table-wrap" }, h("table", { class: "fidelity-table" },
+      h("caption", {}, "Operations implemented per resource"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Resource"), h("th", { scope: "col" }, "Implemented"), h("th", { scope: "col" }, "Operations"))),
+      h("tbody", {}, resources.map((r) => h("tr", {}, h("td", {}, r.resource), h("td", {}, `${r.implemented} / ${r.total}`),
+        h("td", { class: "small" }, (r.operations || []).join(", "))))))) : null,
+    cov.resources_total > resources.length ? h("p", { class: "muted small" }, `${cov.resources_total - resources.length} other resources of the spec are not implemented.`) : null,
+    conf && conf.failures && conf.failures.length ? h("details", { class: "more" }, h("summary", {}, "Answers that did not validate"),
+      h("ul", {}, conf.failures.map((f) => h("li", {}, h("code", {}, `${f.operation} ${f.status}`), ` (${f.count}×): ${f.problem}`)))) : null,
+  ];
 }
 
 function reviewsView(plugin) {
@@ -199,6 +325,9 @@ export async function render(container, ctx) {
         h("dl", { class: "facts" },
           h("dt", {}, "Runtime"), h("dd", {}, `${plugin.runtime.language} ${plugin.runtime.version}, ${plugin.runtime.memory_limit_mb} MB, ${plugin.runtime.timeout_seconds} s timeout`),
           h("dt", {}, "Credentials"), h("dd", {}, "Your marketplace API key, carried the way the vendor's SDK sends its own (Bearer, Basic, X-Api-Key)."))),
+      section("Call it", snippetsView(plugin)),
+      section("Fidelity to the vendor's API", fidelityView(plugin)),
+      plugin.readme ? section("README", readmeView(plugin.readme)) : null,
       plansSection,
       section("Permissions", permissionList(plugin.permissions)),
       section("Endpoints", endpointsTable(plugin)),
