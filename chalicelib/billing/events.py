@@ -229,7 +229,8 @@ class StripeEvents:
         self._ctx.notifications.notify(
             user, f"billing.duplicate:{sub.id}", "billing.duplicate_subscription",
             f"You already had a {plugin} subscription: the second one was cancelled and its payment refunded. "
-            f"Change plans with POST /billing/subscriptions/{plugin}/change.", {"plugin": plugin, "subscription": sub.id})
+            f"Change plans with POST /billing/subscriptions/{plugin}/change.",
+            {"plugin": plugin, "subscription": sub.id})
 
     # --- invoices and payments ----------------------------------------------------------------------------
     def _fee(self, plugin: str, amount_cents: int) -> list[Effect]:
@@ -276,9 +277,11 @@ class StripeEvents:
         rec = self._plans.record(user, plugin) if user and plugin else None
         if rec is None or rec.grace or rec.status not in ("active", "trialing"):
             return out  # grace is for plans that were paid; a first payment that failed grants nothing
-        key, until = PlanRecord.key(rec.user_id, rec.plugin), self._ctx.clock.now() + timedelta(days=self._ctx.grace_days)
+        key = PlanRecord.key(rec.user_id, rec.plugin)
+        until = self._ctx.clock.now() + timedelta(days=self._ctx.grace_days)
         out.effects.append(lambda tx: tx.update(PlanRecord(*key), actions=[
             PlanRecord.grace.set(IN_GRACE), PlanRecord.grace_until.set(until), PlanRecord.status.set("past_due")]))
+
         def notice() -> None:
             self._ctx.notifications.notify(
                 rec.user_id, f"billing.payment_failed:{invoice.get('id')}", "billing.payment_failed",

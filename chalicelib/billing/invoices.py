@@ -174,8 +174,8 @@ class UsageInvoices:
         rec = self.record(plan.user, plan.month)
         return {"user_id": plan.user, "invoice_id": plan.invoice_id, "month": plan.month, "status": status,
                 "amount_cents": plan.amount_cents, "carry_out_micros": dict(plan.carry_out),
-                "lines": [{"plugin": l.plugin, "month": l.month, "late": l.late, "micros": l.micros,
-                           "amount_cents": l.amount_cents} for l in plan.lines],
+                "lines": [{"plugin": line.plugin, "month": line.month, "late": line.late, "micros": line.micros,
+                           "amount_cents": line.amount_cents} for line in plan.lines],
                 "stripe_invoice_id": rec.stripe_invoice_id if rec else None, "pay_url": rec.hosted_url if rec else None}
 
     def _charged(self, rec: InvoiceRecord, invoice: Invoice) -> None:
@@ -210,10 +210,11 @@ class UsageInvoices:
         plan = plan_of(rec)
         key = payment or f"invoice-{stripe_id}"
         self._ctx.revenue.usage_paid(key, plan.invoice_id, user, plan.amount_cents,
-                                     [UsageShare(l.developer, l.developer_micros, l.platform_micros)
-                                      for l in plan.lines if l.amount_cents], self._ctx.referral_of)
+                                     [UsageShare(line.developer, line.developer_micros, line.platform_micros)
+                                      for line in plan.lines if line.amount_cents], self._ctx.referral_of)
         now = self._ctx.clock.now()
-        self._transition(rec, "paid", PAYABLE_FROM, [*extra, InvoiceRecord.work.remove(), InvoiceRecord.paid_at.set(now)])
+        self._transition(rec, "paid", PAYABLE_FROM,
+                         [*extra, InvoiceRecord.work.remove(), InvoiceRecord.paid_at.set(now)])
         customer = self._customers.find(user)
         if customer is not None and plan.invoice_id in (customer.unpaid or set()):
             others = [r.failed_at for r in InvoiceRecord.work_index.query(DUNNING)
@@ -268,7 +269,8 @@ class UsageInvoices:
         if rec.status == "paid":
             raise ConflictError(f"the invoice for {month} is paid", code="invoice_already_paid")
         attempt = self._next_attempt(rec)
-        invoice = self._ctx.payments.pay_invoice(str(rec.stripe_invoice_id), idempotency_key=f"pay-{rec.invoice_id}-{attempt}")
+        invoice = self._ctx.payments.pay_invoice(str(rec.stripe_invoice_id),
+                                                 idempotency_key=f"pay-{rec.invoice_id}-{attempt}")
         if invoice.status == "paid":
             self._paid(user, month, invoice.id, invoice.payment_intent, [])
             return invoice_view(self.record(user, month) or rec)
@@ -312,7 +314,8 @@ class UsageInvoices:
                 self._ctx.notifications.notify(
                     rec.user_id, f"billing.overdue:{rec.invoice_id}", "billing.overdue",
                     f"Your usage invoice for {rec.month} is {days} days overdue: live calls answer 402 "
-                    f"payment_overdue until it is paid ({rec.hosted_url or 'POST /billing/invoices/' + rec.month + '/pay'}).",
+                    "payment_overdue until it is paid "
+                    f"({rec.hosted_url or 'POST /billing/invoices/' + rec.month + '/pay'}).",
                     {"invoice": rec.invoice_id, "pay_url": rec.hosted_url})
             moved.append(row)
         return moved

@@ -79,7 +79,8 @@ class Plans:
         return plans_of(self._ctx.pricing_of(plugin))
 
     def _price(self, plugin: str, plan: Plan) -> str:
-        return self._ctx.payments.ensure_price(lookup_key=lookup_key(plugin, plan), product_name=f"{plugin} {plan.name}",
+        return self._ctx.payments.ensure_price(lookup_key=lookup_key(plugin, plan),
+                                               product_name=f"{plugin} {plan.name}",
                                                unit_amount_cents=plan.price_cents, interval=plan.interval,
                                                metadata={"plugin": plugin, "plan": plan.id})
 
@@ -105,7 +106,8 @@ class Plans:
             raise ConflictError(f"you hold the {current.plan_id} subscription of '{plugin}': change plans with "
                                 f'POST /billing/subscriptions/{plugin}/change {{"plan": "{plan_id}"}} (one '
                                 "subscription per plugin; upgrades apply now, prorated)", code="plan_change_required",
-                                details={"current": current.plan_id, "change": f"/billing/subscriptions/{plugin}/change"})
+                                details={"current": current.plan_id,
+                                         "change": f"/billing/subscriptions/{plugin}/change"})
         return plan
 
     def checkout(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +230,8 @@ class Plans:
 
         def build(tx: TransactWrite) -> None:
             tx.save(TrialRecord(*TrialRecord.key(user, plugin), user_id=user, plugin=plugin, plan_id=plan.id,
-                                started_at=now, ends_at=ends, source="trial"), condition=TrialRecord.pk.does_not_exist())
+                                started_at=now, ends_at=ends, source="trial"),
+                    condition=TrialRecord.pk.does_not_exist())
             tx.save(PlanRecord(*PlanRecord.key(user, plugin), user_id=user, plugin=plugin, plan_id=plan.id,
                                status="trialing", source="trial", current_period_end=ends, updated_at=now),
                     condition=PlanRecord.pk.does_not_exist() | ~PlanRecord.status.is_in(*SLOT_STATUSES))

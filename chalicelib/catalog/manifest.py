@@ -57,7 +57,7 @@ CLIENT_SCHEMA: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "properties": {
                 "collection": _client_path, "item": _client_path,
-                "body": {"enum": ["json", "form"]}, "param_case": {"enum": ["as_is", "pascal"]},
+                "body": {"enum": ["json", "form", "form_indexed"]}, "param_case": {"enum": ["as_is", "pascal"]},
                 "defaults": {"type": "object", "maxProperties": 10,
                              "additionalProperties": {"type": "string", "maxLength": 200}},
                 "basic_user": {"type": "string", "pattern": r"^[A-Za-z_]\w{0,63}$"},

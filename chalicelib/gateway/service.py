@@ -27,7 +27,7 @@ from chalicelib.core.errors import (NotFoundError, PayloadTooLargeError, QuotaEx
 from chalicelib.core.periods import month_key
 from chalicelib.gateway.credentials import extract
 from chalicelib.gateway.entitlements import Entitlement, EntitlementResolver
-from chalicelib.limits.quotas import QuotaStore, SlotStore, SpendStore
+from chalicelib.limits.quotas import LeasedQuota, QuotaStore, SlotStore, SpendStore
 from chalicelib.limits.service import Limit, RateLimiter
 from chalicelib.metering.service import MeteredCall, MeteringService, MonthUsage
 from chalicelib.installs.model import Install
@@ -141,6 +141,7 @@ class GatewayService:
         self._spend = spend or SpendStore()
         self._sandbox = sandbox
         self._quotas = quotas
+        self._sandbox_volume = LeasedQuota(quotas)  # no money in it: leased, not a write per call
         self._slots = slots
         self._auth = auth
         self._entitlements = entitlements
@@ -261,7 +262,7 @@ class GatewayService:
                 headers=decision.headers())
         now = self._clock.now()
         limit = self._sandbox.monthly_calls
-        if self._quotas.admit(user_id, f"sandbox#{plugin}", month_key(now), limit) is None:
+        if not self._sandbox_volume.admit(user_id, f"sandbox#{plugin}", month_key(now), limit):
             resets, seconds = _month_reset(now)
             raise RateLimitedError(
                 f"Sandbox keys make at most {limit:,} calls a month to each plugin (resets {resets[:10]}). {GO_LIVE}",

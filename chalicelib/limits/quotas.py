@@ -8,6 +8,7 @@ slot whose holder died frees itself at its deadline.
 from __future__ import annotations
 
 import random
+import threading
 from datetime import datetime
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -30,12 +31,61 @@ class QuotaStore:
             raise
         return int(record.used)
 
+    def lease(self, user_id: str, plugin: str, month: str, wanted: int, limit: int) -> int:
+        """Up to ``wanted`` admissions at once, never past ``limit``: how many were granted."""
+        record = QuotaRecord(*QuotaRecord.key(user_id, plugin, month))
+        while wanted > 0:
+            try:
+                record.update(actions=[QuotaRecord.used.add(wanted)],
+                              condition=QuotaRecord.used.does_not_exist() | (QuotaRecord.used <= limit - wanted))
+                return wanted
+            except UpdateError as exc:
+                if not condition_failed(exc):
+                    raise
+            current = find(QuotaRecord, QuotaRecord.key(user_id, plugin, month))
+            wanted = min(wanted, limit - (int(current.used) if current else 0))
+        return 0
+
     def refund(self, user_id: str, plugin: str, month: str) -> None:
         QuotaRecord(*QuotaRecord.key(user_id, plugin, month)).update(actions=[QuotaRecord.used.add(-1)])
 
     def used(self, user_id: str, plugin: str, month: str) -> int:
         record = find(QuotaRecord, QuotaRecord.key(user_id, plugin, month))
         return int(record.used) if record else 0
+
+
+class LeasedQuota:
+    """A monthly volume with no write per call, for limits that carry no money (a sandbox key's
+    calls): a container admits from a lease it took from the month's counter with one
+    conditional ``ADD`` of a batch (1/1000 of the limit; near the limit, what is left). Every
+    admission was leased first, so the limit is never passed; leases left unused only
+    under-admit (by at most a batch per container), and with a limit under 2,000 the batch is
+    one call, which is exact. The counter holds admissions leased, not calls made (metering
+    counts those)."""
+
+    def __init__(self, store: QuotaStore, fraction: int = 1000) -> None:
+        self._store = store
+        self._fraction = fraction
+        self._leases: dict[tuple[str, str, str], list[int]] = {}  # key -> [granted, used]
+        self._lock = threading.Lock()
+
+    def admit(self, user_id: str, plugin: str, month: str, limit: int) -> bool:
+        key = (user_id, plugin, month)
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is not None and lease[1] < lease[0]:
+                lease[1] += 1
+                return True
+        granted = self._store.lease(user_id, plugin, month, max(1, limit // self._fraction), limit)
+        if granted == 0:
+            return False
+        with self._lock:
+            if len(self._leases) > 100_000:
+                self._leases.clear()
+            lease = self._leases.setdefault(key, [0, 0])
+            lease[0] += granted
+            lease[1] += 1
+        return True
 
 
 class SpendStore:

@@ -169,7 +169,8 @@ class PayoutService:
             self._repo.note(record)
             if record.status == "held":
                 self._notify.notify(developer, f"payout.held:{period}", "payout.held",
-                                    f"Your ${int(record.amount_cents) / 100:,.2f} payout for {period} is {record.reason}.",
+                                    f"Your ${int(record.amount_cents) / 100:,.2f} payout for {period} is "
+                                    f"{record.reason}.",
                                     {"period": period, "amount_cents": int(record.amount_cents)})
             return self._repo.payout(developer, period) or record
         record.status = "pending" if line.status == "pay" else "manual"

@@ -7,7 +7,8 @@
 """
 from __future__ import annotations
 
-from pynamodb.attributes import DiscriminatorAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (DiscriminatorAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute,
+                                 UTCDateTimeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 

@@ -13,7 +13,7 @@ from itertools import islice
 from typing import Any
 
 from mocklib_plugin_sdk.errors import PluginError
-from mocklib_plugin_sdk.state import ItemExistsError, StateStore
+from mocklib_plugin_sdk.state import ItemExistsError, StateStore, StoredItem
 
 from chalicelib.runtime.port import PluginFunction
 from chalicelib.runtime.worker import QUERY_PAGE_MAX_BYTES, item_from_wire, item_to_wire
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 # DynamoDB's item limit; the SDK's own cap (350 KB) is stricter, this holds
 # even for a plugin that talks to its IPC store directly.
 MAX_ITEM_DOC_BYTES = 400_000
+# Items of one put_many frame (the worker sends its waiting writes past 4 MB of documents anyway).
+MAX_PUT_MANY = 1000
 
 
 def storage_scope(function: PluginFunction, event: Any) -> str | None:
@@ -49,9 +51,16 @@ def execute_storage(request: Mapping[str, Any], scope: str | None, store: StateS
     is ``scope``. Returns the reply frame; never raises."""
     call = request.get("call")
     try:
-        item = item_from_wire(request.get("item")) if call == "put" else None
-        if item is not None and len(item.doc.encode("utf-8")) > MAX_ITEM_DOC_BYTES:
-            raise ValueError(f"documents are limited to {MAX_ITEM_DOC_BYTES} bytes")
+        if call == "put_many":  # the writes an invocation kept until its end, all in its partition or none
+            raw = request.get("items")
+            if not isinstance(raw, list) or len(raw) > MAX_PUT_MANY:
+                raise ValueError(f"items must be a list of at most {MAX_PUT_MANY}")
+            items = [_checked(item_from_wire(entry)) for entry in raw]
+            if scope is None or any(item.pk != scope for item in items):
+                return _deny("permission", "storage is limited to the calling user's partition of this plugin")
+            store.put_many(items)
+            return {"op": "storage_result", "ok": True, "value": None}
+        item = _checked(item_from_wire(request.get("item"))) if call == "put" else None
         pk = item.pk if item is not None else request.get("pk")
         if call not in ("get", "put", "delete", "query") or not isinstance(pk, str):
             return _deny("invalid", f"unknown storage call {call!r}")
@@ -78,6 +87,12 @@ def execute_storage(request: Mapping[str, Any], scope: str | None, store: StateS
     except Exception:  # noqa: BLE001 - a store bug becomes the plugin's StorageError, not a gateway crash
         log.exception("storage call %s failed", call)
         return _deny("error", "storage call failed")
+
+
+def _checked(item: StoredItem) -> StoredItem:
+    if len(item.doc.encode("utf-8")) > MAX_ITEM_DOC_BYTES:
+        raise ValueError(f"documents are limited to {MAX_ITEM_DOC_BYTES} bytes")
+    return item
 
 
 def _text(request: Mapping[str, Any], name: str, *, optional: bool = False) -> Any:

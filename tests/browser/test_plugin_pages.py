@@ -16,13 +16,21 @@ from tests.browser.conftest import bearer, log_in, screenshot, sign_up
 from tests.e2e.stack import DevStack
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugin_functions"
-EVIL_README = """# Hello <script>window.__pwned = 1</script>
-<img src=x onerror="window.__pwned = 2">
-[click me](javascript:window.__pwned=3) and [docs](https://example.com/docs) ![logo](https://example.com/x.png)
+EVIL_README = """# Hello <script>window.pwned = 1</script>
+<img src=x onerror="window.pwned = 2">
+[click me](javascript:window.pwned=3) and [docs](https://example.com/docs) ![logo](https://example.com/x.png)
+[upper](JaVaScRiPt:window.pwned=4) [data](data:text/html,<script>window.pwned=5</script>) <javascript:window.pwned=6>
+[quote](https://example.com/q"onmouseover="window.pwned=7) <a href="javascript:window.pwned=8">raw link</a>
+
+```"><img src=x onerror="window.pwned=9">
+fenced <b>not bold</b>
+```
 
 | a | b |
 |---|---|
 | `x` | **y** |
+
+Fields such as asm_group_id and bounce_type stay as written, _this_ is emphasis.
 """
 
 
@@ -59,6 +67,16 @@ def test_a_visitor_sees_the_fidelity_readme_and_examples_then_fills_them_with_a_
     expect(readme.get_by_role("heading", name="Pointing the official SDK at the marketplace")).to_be_visible()
     screenshot(page, "plugin-call-it-and-fidelity")
 
+    # Stripe's spec is older than today's API: the page says so beside the figure and in full; its
+    # examples (Node included) point the official libraries at the marketplace; its changes per version.
+    page.goto(f"{stack.frontend_url}/#/plugins/stripe")
+    expect(page.locator(".fidelity-figures")).to_contain_text("vs Stripe API 2023-08-16 (older spec)")
+    expect(page.locator(".notice").filter(has_text="today's Stripe API is newer")).to_be_visible()
+    stripe_base = f"{stack.url}/plugins/stripe/v1"
+    expect(page.locator(".snippets code[data-language=node]")).to_contain_text(f'"{stripe_base}"), init)')
+    expect(page.locator(".snippets code[data-language=curl]")).to_contain_text('-u "YOUR_MF_TEST_KEY:"')
+    expect(page.locator("ol.versions")).to_contain_text("Signed webhook endpoints (Stripe-Signature)")
+
     # Signed in: the page names the sandbox keys by prefix, and fills the examples with a new one.
     email = f"learner-{uuid.uuid4().hex[:8]}@example.com"
     token = sign_up(stack, email)
@@ -92,16 +110,22 @@ def test_a_readme_is_rendered_without_its_html_scripts_or_javascript_links(page:
         box.append(...renderMarkdown(text));
         document.body.append(box);
         await new Promise((resolve) => setTimeout(resolve, 200));
-        return { html: box.innerHTML, pwned: window.__pwned || 0,
+        return { html: box.innerHTML, pwned: window.pwned || 0,
                  links: [...box.querySelectorAll("a")].map((a) => a.getAttribute("href")),
                  images: box.querySelectorAll("img").length, scripts: box.querySelectorAll("script").length,
-                 handlers: box.querySelectorAll("[onerror]").length,
+                 handlers: box.querySelectorAll("[onerror], [onmouseover]").length,
                  headings: [...box.querySelectorAll("h3")].map((h) => h.textContent),
-                 cells: [...box.querySelectorAll("td")].map((td) => td.innerHTML) };
+                 cells: [...box.querySelectorAll("td")].map((td) => td.innerHTML),
+                 emphasis: [...box.querySelectorAll("em")].map((e) => e.textContent),
+                 code_languages: [...box.querySelectorAll("pre code")].map((c) => c.dataset.language) };
     }""", EVIL_README)
 
     assert rendered["pwned"] == 0 and rendered["scripts"] == 0 and rendered["images"] == 0
-    assert rendered["links"] == ["https://example.com/docs"]
-    assert rendered["headings"] == ["Hello <script>window.__pwned = 1</script>"]  # shown as text
+    # Only http(s) links survive, whatever the case or the scheme; an attribute cannot be broken out of.
+    assert rendered["links"] == ["https://example.com/docs", 'https://example.com/q"onmouseover="window.pwned=7']
+    assert rendered["headings"] == ["Hello <script>window.pwned = 1</script>"]  # shown as text
     assert rendered["cells"] == ["<code>x</code>", "<strong>y</strong>"]
+    assert rendered["emphasis"] == ["this"] and "asm_group_id and bounce_type" in rendered["html"]
     assert rendered["handlers"] == 0 and "&lt;img src=x" in rendered["html"]  # the tag shown as text
+    assert "&lt;a href=" in rendered["html"] and "&lt;b&gt;not bold&lt;/b&gt;" in rendered["html"]
+    assert rendered["code_languages"] == ['"><img src=x onerror="window.pwned=9">']  # an attribute value, inert

@@ -22,11 +22,12 @@ SCHEDULES = {  # app.py, what the issue requires to be in the packaged template
     "HourlyAggregation": "cron(5 * * * ? *)",
     "Payouts": "cron(0 0 1,15 * ? *)",
     "UsageInvoices": "cron(0 2 1 * ? *)",
+    "LedgerCheck": "cron(0 3 * * ? *)",
 }
 LOGICAL_IDS = {"api_handler": "APIHandler", "webhook_dispatcher": "WebhookDispatcher",
                "submission_checks": "SubmissionChecks", "webhook_retries": "WebhookRetries",
                "hourly_aggregation": "HourlyAggregation", "payouts": "Payouts", "usage_invoices": "UsageInvoices",
-               "plugin_pipeline": "PluginPipeline"}
+               "plugin_pipeline": "PluginPipeline", "ledger_check": "LedgerCheck"}
 
 
 def _plugins(packages: dict[str, Any]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ DELIVERY_TIMEOUT = 25  # the stand-in retries a failed delivery after 1, 2, 4 an
 WEBHOOK_PATH = "/billing/stripe/webhook"
 SCHEDULED = {"webhook_retries": "rate(1 minute)", "plugin_pipeline": "rate(1 minute)",
              "hourly_aggregation": "cron(5 * * * ? *)", "payouts": "cron(0 0 1,15 * ? *)",
-             "usage_invoices": "cron(0 2 1 * ? *)"}
+             "usage_invoices": "cron(0 2 1 * ? *)", "ledger_check": "cron(0 3 * * ? *)"}
 PRICING = {"tier": "standard", "model": "freemium", "plans": [
     {"id": "free", "name": "Free", "kind": "free", "included_calls": 1000},
     {"id": "pro", "name": "Pro", "kind": "subscription", "price_cents": 9900, "interval": "month",

@@ -4,7 +4,8 @@
 // relative or other schemes: the text stays, the link goes), open in a new tab without an
 // opener, and images are shown as their alt text, never fetched.
 // Covered: ATX headings, paragraphs, blank-line and fenced code blocks, lists (one level),
-// block quotes, pipe tables, horizontal rules, inline code, **bold**, *italic*, [links](url).
+// block quotes, pipe tables, horizontal rules, inline code, **bold**, *italic*, [links](url);
+// underscores inside a word (snake_case_names) are not emphasis, as in CommonMark.
 import { h } from "./dom.js";
 
 const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
@@ -27,7 +28,7 @@ export function safeHref(raw) {
 /** Inline Markdown of one line of text: code spans, bold, italic, links. */
 export function inline(text) {
   const out = [];
-  const pattern = /!\[([^\]]*)\]\([^)]*\)|(`+)([\s\S]*?)\2|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)|<(https?:\/\/[^>\s]+)>/g;
+  const pattern = /!\[([^\]]*)\]\([^)]*\)|(`+)([\s\S]*?)\2|\*\*([^*]+)\*\*|(?<!\w)__([^_]+)__(?!\w)|\*([^*\s][^*]*)\*|(?<!\w)_([^_\s][^_]*)_(?!\w)|\[([^\]]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)|<(https?:\/\/[^>\s]+)>/g;
   let last = 0;
   let match;
   while ((match = pattern.exec(text)) !== null) {

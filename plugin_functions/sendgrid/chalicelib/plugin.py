@@ -327,12 +327,14 @@ class SendGridPlugin(Plugin):
                         "x_message_id": x_message_id, "seq": seq, "n": n, "template_id": body.get("template_id"),
                         "categories": categories, "unique_args": args, "recipient_type": kind,
                         "asm_group_id": asm_group,
+                        # SendGrid's document requires bounce_type (soft|hard) on every event; only a
+                        # bounce's means anything, and "soft" is the one no client suppresses an address for.
                         "events": [
                             {"event_name": "processed", "processed": iso(moment), "reason": "", "attempt_num": 1,
-                             "http_user_agent": "", "mx_server": ""},
+                             "bounce_type": "soft", "http_user_agent": "", "mx_server": ""},
                             {"event_name": "bounced" if bounced else "delivered", "processed": iso(moment),
                              "reason": BOUNCE_REASON if bounced else "250 OK", "attempt_num": 1,
-                             **({"bounce_type": "hard"} if bounced else {}), "http_user_agent": "",
+                             "bounce_type": "hard" if bounced else "soft", "http_user_agent": "",
                              "mx_server": "mx.mock.sendgrid.test"},
                         ],
                     }

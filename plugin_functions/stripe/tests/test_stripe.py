@@ -239,10 +239,12 @@ def test_payment_methods_intents_charges_refunds_balance_and_events(gateway):
     charges = client.v1.charges.list(params={"customer": customer.id})
     assert [c.id for c in charges.data] == [paid.latest_charge]
 
-    # Balance: succeeded captured charges minus refunds (2000-2000 + 3000 + 1500).
+    # Balance: captured charges wait in pending for two days (2000 + 3000 + 1500); refunds debit the
+    # available balance at once (-2000).
     balance = client.v1.balance.retrieve()
     assert balance.object == "balance" and balance.livemode is False
-    assert [(b.amount, b.currency) for b in balance.available] == [(4500, "usd")]
+    assert [(b.amount, b.currency) for b in balance.pending] == [(6500, "usd")]
+    assert [(b.amount, b.currency) for b in balance.available] == [(-2000, "usd")]
     ledger = list(client.v1.balance_transactions.list(params={"expand": ["data.source"]}).auto_paging_iter())
     assert sum(t.net for t in ledger) == 4500 and {t.type for t in ledger} == {"charge", "refund"}
     refund_txn = client.v1.balance_transactions.retrieve(partial.balance_transaction)

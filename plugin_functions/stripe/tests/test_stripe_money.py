@@ -129,7 +129,8 @@ def test_disputes_transfer_groups_reversals_and_forgotten_idempotency_keys(gatew
     client = client_for(gateway, gateway.test_key)
     customer = client.v1.customers.create(params={"email": "dispute@example.com"})
     intent = client.v1.payment_intents.create(params={"amount": 20_000, "currency": "usd", "customer": customer.id,
-                                                      "payment_method": "pm_card_visa", "confirm": True})
+                                                      "payment_method": "pm_card_bypassPending", "confirm": True})
+    # bypassPending: the charges' funds are available at once, so the dispute arithmetic shows there
     balance = lambda: next(b.amount for b in client.v1.balance.retrieve().available if b.currency == "usd")  # noqa: E731
     before = balance()
 
@@ -145,7 +146,7 @@ def test_disputes_transfer_groups_reversals_and_forgotten_idempotency_keys(gatew
     closed = client.v1.events.list(params={"type": "charge.dispute.closed", "limit": 1}).data[0].data.object
     assert (closed.id, closed.status, closed.amount) == (lost["id"], "lost", 5_000)
     second = client.v1.payment_intents.create(params={"amount": 3_000, "currency": "usd",
-                                                      "payment_method": "pm_card_visa", "confirm": True})
+                                                      "payment_method": "pm_card_bypassPending", "confirm": True})
     won = raw(client, f"/v1/test_helpers/charges/{second.latest_charge}/dispute")
     decided = raw(client, f"/v1/test_helpers/disputes/{won['id']}/close", status="won")
     assert decided["status"] == "won" and decided["amount"] == 3_000

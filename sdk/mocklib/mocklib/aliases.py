@@ -15,7 +15,8 @@ the vendor's own idiom works here too::
 
 * ``collection`` answers ``create`` (POST) and ``list`` (GET); ``item`` (its last parameter is the
   id) answers ``get``, ``update`` (PATCH, PUT or POST, as declared) and ``delete``;
-* ``body``: ``json`` (default) or ``form`` (``a[b]=c`` for objects, a repeated key per list item);
+* ``body``: ``json`` (default), ``form`` (``a[b]=c`` for objects, a repeated key per list item:
+  Twilio's) or ``form_indexed`` (lists indexed, ``a[0]=x``, ``items[0][price]=p``: Stripe's);
 * ``param_case``: ``pascal`` turns ``from_`` into ``From`` and ``status_callback`` into
   ``StatusCallback`` (Twilio's parameters), ``as_is`` (default) leaves names alone;
 * ``defaults``: values of path parameters a call does not give;
@@ -27,8 +28,8 @@ the vendor's own idiom works here too::
   ``wrap`` (the positional argument is sent as ``{wrap: argument}``).
 
 ``mf.twilio.messages.create(to="+1555...", from_="+1500...", body="Hi")`` is then Twilio's call,
-and ``mf.stripe.charges.create(amount=2000, currency="usd")`` works once Stripe's manifest
-declares ``"charges": {"collection": "/charges", "item": "/charges/{id}", "body": "form"}``.
+and ``mf.stripe.charges.create(amount=2000, currency="usd", source="tok_visa")`` Stripe's, through
+``"charges": {"collection": "/charges", "item": "/charges/{charge_id}", "body": "form_indexed"}``.
 """
 from __future__ import annotations
 
@@ -77,8 +78,9 @@ def pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.rstrip("_").split("_") if part)
 
 
-def form_encode(params: Mapping[str, Any]) -> bytes:
-    """``application/x-www-form-urlencoded``: objects as ``a[b]=c``, lists as repeated keys."""
+def form_encode(params: Mapping[str, Any], *, indexed: bool = False) -> bytes:
+    """``application/x-www-form-urlencoded``: objects as ``a[b]=c``, lists as repeated keys, or
+    ``indexed`` as ``a[0]=c`` (what Stripe's libraries send, objects in lists included)."""
     pairs: list[tuple[str, str]] = []
 
     def add(key: str, value: Any) -> None:
@@ -86,8 +88,8 @@ def form_encode(params: Mapping[str, Any]) -> bytes:
             for sub, inner in value.items():
                 add(f"{key}[{sub}]", inner)
         elif isinstance(value, (list, tuple)):
-            for inner in value:
-                add(key, inner)
+            for index, inner in enumerate(value):
+                add(f"{key}[{index}]" if indexed else key, inner)
         elif isinstance(value, bool):
             pairs.append((key, "true" if value else "false"))
         elif value is not None:
@@ -133,7 +135,8 @@ def parse_aliases(document: Any, endpoints: tuple[Endpoint, ...]) -> dict[str, A
         defaults = _mapping(spec.get("defaults"))
         headers = _mapping(spec.get("headers"))
         aliases[name] = Alias(
-            name=name, collection=collection, item=item, body="form" if spec.get("body") == "form" else "json",
+            name=name, collection=collection, item=item,
+            body=spec["body"] if spec.get("body") in ("form", "form_indexed") else "json",
             param_case="pascal" if spec.get("param_case") == "pascal" else "as_is",
             defaults={str(k): str(v) for k, v in defaults.items()},
             basic_user=spec.get("basic_user") if isinstance(spec.get("basic_user"), str) else None,
@@ -204,9 +207,10 @@ class AliasClient:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode("ascii")
         if query or method in ("GET", "DELETE"):
             return _as_object(self._plugin.request(method, path, params=body or None, headers=headers))
-        if self._alias.body == "form":
+        if self._alias.body in ("form", "form_indexed"):
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            return _as_object(self._plugin.request(method, path, data=form_encode(body or {}), headers=headers))
+            data = form_encode(body or {}, indexed=self._alias.body == "form_indexed")
+            return _as_object(self._plugin.request(method, path, data=data, headers=headers))
         return _as_object(self._plugin.request(method, path, json=body, headers=headers))
 
     def _split(self, template: str | None, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -1,15 +1,16 @@
-"""``mocklib account`` and ``mocklib admin users``: becoming a developer, and the admins' user
-management. :mod:`mocklib.cli` adds these groups to the root group."""
+"""``mocklib account`` and ``mocklib admin``: becoming a developer, the admins' user management
+and refunds. :mod:`mocklib.cli` adds these groups to the root group."""
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.markup import escape
 
-from mocklib.cli import EXIT_AUTH, CliError, State, _table, emit_json, out, pass_state
+from mocklib.cli import EXIT_AUTH, CliError, State, _table, dollars_from_cents, emit_json, out, pass_state
 from mocklib.config import config_path, read_config_file, write_config_file
 
 ROLES = ("user", "developer", "admin")
@@ -156,3 +157,24 @@ def users_set_role(state: State, user_id: str, role: str, reason: str | None) ->
     """Change a user's role."""
     with state.client() as mf:
         _show_user(state, mf.admin.set_role(user_id, role, reason), "Changed")
+
+
+# --- admin refunds ---------------------------------------------------------------------------------
+@admin.command("refund")
+@click.argument("invoice_id", metavar="INVOICE")
+@click.option("--amount-cents", type=click.IntRange(1, 100_000_000), metavar="CENTS",
+              help="Refund this much (in cents); without it, all that is left of the invoice.")
+@click.option("--reason", required=True, help="Why (shown to the user, kept in the audit log).")
+@pass_state
+def refund(state: State, invoice_id: str, amount_cents: int | None, reason: str) -> None:
+    """Refund a user's paid invoice (its Stripe id, in_...), in full or in part; the developers'
+    shares of it are reversed."""
+    body: dict[str, Any] = {"reason": reason, **({"amount_cents": amount_cents} if amount_cents else {})}
+    with state.client() as mf:
+        result = mf.request("POST", f"/admin/billing/invoices/{quote(invoice_id, safe='')}/refund", json=body)
+    if state.as_json:
+        emit_json(result)
+        return
+    out().print(f"Refunded {dollars_from_cents(result.get('amount_cents'))} of {escape(invoice_id)} "
+                f"({escape(str(result.get('refund_id')))}); {dollars_from_cents(result.get('refunded_total_cents'))} "
+                "refunded in all")

@@ -95,11 +95,7 @@ class Storage:
         if len(doc.encode("utf-8")) > MAX_DOC_BYTES:
             raise StorageError(f"value for {collection}/{key} exceeds {MAX_DOC_BYTES} bytes of JSON")
         expires_at = int(time.time()) + int(ttl_seconds) if ttl_seconds is not None else None
-        if if_absent:
-            existing = store.get(pk, sk)
-            if existing is not None and not self._alive(existing, time.time()):
-                # An expired-but-not-yet-deleted item must not block a new one.
-                store.delete(pk, sk)
+        # ``if_absent``: the store's conditional write treats an expired-but-not-yet-deleted item as absent.
         store.put(StoredItem(pk, sk, doc, datetime.now(timezone.utc), expires_at), if_absent=if_absent)
 
     def get(self, collection: str, key: str, default: Any = None) -> Any:

@@ -11,6 +11,7 @@ import bisect
 import functools
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +41,13 @@ class StateStore(ABC):
 
     @abstractmethod
     def put(self, item: StoredItem, *, if_absent: bool = False) -> None:
-        """Write ``item``; with ``if_absent`` raise ItemExistsError if the key is taken."""
+        """Write ``item``; with ``if_absent`` raise ItemExistsError if the key is taken by an item
+        that has not expired (an expired one DynamoDB has not deleted yet is replaced)."""
+
+    def put_many(self, items: list[StoredItem]) -> None:
+        """Write every item (plain puts, distinct keys), in as few round trips as the store allows."""
+        for item in items:
+            self.put(item)
 
     @abstractmethod
     def delete(self, pk: str, sk: str) -> bool:
@@ -50,6 +57,10 @@ class StateStore(ABC):
     def query(self, pk: str, sk_prefix: str, *, start_after_sk: str | None = None,
               descending: bool = False, page_size: int = 100) -> Iterator[StoredItem]:
         """Items of ``pk`` whose ``sk`` starts with ``sk_prefix``, in ``sk`` order, lazily."""
+
+
+def _alive(item: StoredItem) -> bool:
+    return item.expires_at is None or item.expires_at > time.time()
 
 
 class InMemoryStateStore(StateStore):
@@ -68,7 +79,7 @@ class InMemoryStateStore(StateStore):
         with self._lock:
             partition = self._partitions.setdefault(item.pk, {})
             if item.sk in partition:
-                if if_absent:
+                if if_absent and _alive(partition[item.sk]):
                     raise ItemExistsError(f"{item.sk} already exists")
             else:
                 bisect.insort(self._sorted.setdefault(item.pk, []), item.sk)
@@ -177,11 +188,27 @@ class DynamoDBStateStore(StateStore):
         except self._failed as exc:
             raise StorageError(f"storage read failed: {exc.msg}") from exc
 
-    def put(self, item: StoredItem, *, if_absent: bool = False) -> None:
+    def _to_record(self, item: StoredItem) -> Any:
         record = self._record(item.pk, item.sk, doc=item.doc, updated_at=item.updated_at)
         if item.expires_at is not None:
             record.expires_at = datetime.fromtimestamp(item.expires_at, tz=timezone.utc)
-        condition = self._record.sk.does_not_exist() if if_absent else None
+        return record
+
+    def put_many(self, items: list[StoredItem]) -> None:
+        # BatchWriteItem, 25 items a request; PynamoDB resends what DynamoDB left unprocessed.
+        try:
+            with self._record.batch_write() as batch:
+                for item in items:
+                    batch.save(self._to_record(item))
+        except self._failed as exc:
+            raise StorageError(f"storage write failed: {exc.msg}") from exc
+
+    def put(self, item: StoredItem, *, if_absent: bool = False) -> None:
+        record = self._to_record(item)
+        # One conditional write, no read first: an item past its TTL that DynamoDB has not
+        # deleted yet counts as absent.
+        condition = (self._record.sk.does_not_exist() | (self._record.expires_at < datetime.now(timezone.utc))
+                     if if_absent else None)
         try:
             record.save(condition=condition)
         except self._failed as exc:

@@ -240,3 +240,34 @@ def test_the_ledger_traces_every_cent_and_the_check_says_which_invariant_fails(c
         "notifications"]), admin_id
     assert replace  # noqa: B018 - imported for the fixture above
     assert timedelta
+
+
+def test_with_reverse_transfer_a_refund_of_earnings_already_paid_is_clawed_back_from_the_transfer_once(
+        client, container, clock, admin, stripe_standin):
+    container.settings = replace(container.settings, negative_balances="reverse_transfer")  # before payouts is built
+    stripe_standin.fund(1_000_000)
+    dev = Developer(client, admin, stripe_standin, "clawed", price="1.00", free=0)
+    _, user_id, _ = installed_user(client, "clawed", card="pm_card_visa")
+    count("clawed", user_id, "2026-10-05T10", 200)  # $200
+    jobs.hourly(container, ["2026-10-05T10"])
+    at(clock, "2026-11-01T02:00:00")
+    (invoice,) = jobs.invoices(container)["invoices"]
+    at(clock, "2026-11-15T00:00:30")
+    (payout,) = jobs.payouts(container)["payouts"]
+    assert (payout["status"], payout["amount_cents"]) == ("paid", 14_000)
+
+    path = f"/admin/billing/invoices/{invoice['stripe_invoice_id']}/refund"
+    assert post(client, path, {"amount_cents": 10_000, "reason": "never delivered"}, admin).status_code == 200
+    assert container.revenue.owed(dev.id) == -70 * 1_000_000  # paid out already: a negative balance
+
+    at(clock, "2026-12-01T00:00:30")
+    report = jobs.payouts(container)
+    assert report["clawbacks"] == [{"developer_id": dev.id, "amount_cents": 7_000,
+                                    "transfer_id": payout["transfer_id"]}]
+    assert stripe_standin.client.v1.transfers.retrieve(payout["transfer_id"]).amount_reversed == 7_000
+    assert container.revenue.owed(dev.id) == 0
+    assert container.revenue.statement(dev.id)["clawed_back_micros"] == 70 * 1_000_000
+    assert jobs.payouts(container, "2026-11-15")["clawbacks"] == []  # rerun: nothing reversed twice
+    assert stripe_standin.client.v1.transfers.retrieve(payout["transfer_id"]).amount_reversed == 7_000
+    check = jobs.ledger_check(container)
+    assert check["ok"], check["failures"]

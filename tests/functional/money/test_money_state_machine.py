@@ -229,8 +229,20 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert slot.stripe_subscription_id in {s.id for s in subs}
             trials = sum(1 for s in subs if s.to_dict().get("trial_start")) + (plugin in self.local_trials)
             assert trials <= 1, f"a second trial of {plugin}"
+        self._never_charged_twice_for_a_period()
         self._duplicates_refunded()
         self._ledger_balances()
+
+    def _never_charged_twice_for_a_period(self) -> None:
+        """One paid invoice per subscription and period (a plan change bills its proration apart)."""
+        charged: dict[tuple[str, int], str] = {}
+        for invoice in self._paid_invoices():
+            sub = invoice.get("subscription")
+            if not sub or invoice.get("billing_reason") not in ("subscription_create", "subscription_cycle"):
+                continue
+            period = (str(sub), int(invoice["period_start"]))
+            assert period not in charged, f"{sub} charged twice for one period: {charged[period]}, {invoice['id']}"
+            charged[period] = invoice["id"]
 
     def _duplicates_refunded(self) -> None:
         notes = get(self.world.client, "/notifications", self.token).json_body["notifications"]
