@@ -61,7 +61,7 @@ class LeasedQuota:
     admission was leased first, so the limit is never passed; leases left unused only
     under-admit (by at most a batch per container), and with a limit under 2,000 the batch is
     one call, which is exact. The counter holds admissions leased, not calls made (metering
-    counts those)."""
+    counts those), and nothing is given back, so a month found used up is not asked again."""
 
     def __init__(self, store: QuotaStore, fraction: int = 1000) -> None:
         self._store = store
@@ -76,13 +76,19 @@ class LeasedQuota:
             if lease is not None and lease[1] < lease[0]:
                 lease[1] += 1
                 return True
+            if lease is not None and lease[0] < 0:
+                return False
         granted = self._store.lease(user_id, plugin, month, max(1, limit // self._fraction), limit)
         if granted == 0:
+            with self._lock:  # nothing is ever given back: used up stays used up this month
+                self._leases[key] = [-1, 0]
             return False
         with self._lock:
             if len(self._leases) > 100_000:
                 self._leases.clear()
-            lease = self._leases.setdefault(key, [0, 0])
+            lease = self._leases.get(key)
+            if lease is None or lease[0] < 0:
+                lease = self._leases[key] = [0, 0]
             lease[0] += granted
             lease[1] += 1
         return True

@@ -139,12 +139,13 @@ DEFAULTS: dict[str, dict[str, Default]] = {
         "subtotal": lambda o: o.get("amount"), "tax_amounts": [], "tax_rates": [], "taxes": []},
     "payment_intent": {"customer_account": None, "excluded_payment_method_types": None,
                        "managed_payments": None, "payment_method_configuration_details": None},
+    "payment_method": {"customer_account": None},
     "payout": {"application_fee": None, "application_fee_amount": None, "payout_method": None,
                # a payout made through the API (not an automatic one) has nothing to reconcile
                "reconciliation_status": "not_applicable", "trace_id": None},
     "product": {"features": [], "marketing_features": []},
     "promotion_code": {"customer_account": None, "promotion": _coupon_source},
-    "refund": {"customer_account": None, "payment_method": None},
+    "refund": {"customer": None, "customer_account": None, "payment_method": None},
     "setup_intent": {"excluded_payment_method_types": None, "payment_method_configuration_details": None},
     "source": {"allow_redisplay": None},
     "subscription": {

@@ -21,6 +21,7 @@ class TestPlugin(Plugin):
     @endpoint("GET", "/sleep")
     def sleep(self, request: Request) -> Response:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        self.sdk.storage.put("pids", "last", {"worker": WORKER, "child": child.pid})
+        # Conditional, so it reaches the store now (an invocation's plain writes wait for its end).
+        self.sdk.storage.put("pids", "last", {"worker": WORKER, "child": child.pid}, if_absent=True)
         time.sleep(30)
         return Response.json({"slept": True})
