@@ -31,3 +31,4 @@ bench: bootstrap
 	$(PYTHON) bench/gateway.py
 	$(PYTHON) bench/payouts.py
 	$(PYTHON) bench/coldstart.py
+	$(PYTHON) bench/stripe_vs_localstripe.py

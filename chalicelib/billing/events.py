@@ -29,7 +29,7 @@ from chalicelib.billing.records import IN_GRACE, BillingTable, EventRecord, Plan
 from chalicelib.core.dynamo import failed_conditions, run_transaction
 from chalicelib.core.periods import period_of
 from chalicelib.metering.repository import add_fee_revenue
-from chalicelib.payments.port import Subscription
+from chalicelib.payments.port import PaymentsError, Subscription
 from chalicelib.revenue.ledger import MICROS_PER_CENT
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ HANDLED_EVENTS = ("checkout.session.completed", "checkout.session.expired", "cus
                   "customer.subscription.updated", "customer.subscription.deleted", "invoice.paid",
                   "invoice.payment_failed", "charge.refunded", "charge.dispute.closed", "account.updated")
 DISPUTE_FEE_CENTS = 1_500  # Stripe's, when the event does not say
+NOTHING_LEFT_TO_REFUND = ("charge_already_refunded", "charge_disputed")  # the money is back, or the dispute's
 
 
 def _ts(value: Any) -> datetime | None:
@@ -223,9 +224,14 @@ class StripeEvents:
         if sub.latest_invoice:
             invoice = self._ctx.payments.retrieve_invoice(sub.latest_invoice)
             if invoice.status == "paid" and invoice.payment_intent and invoice.amount_paid_cents > 0:
-                self._ctx.payments.refund(payment_intent=invoice.payment_intent, amount_cents=None,
-                                          reason="duplicate subscription", metadata={"mf_duplicate": sub.id},
-                                          idempotency_key=f"duplicate-subscription-{sub.id}")
+                try:  # what is left of it (an admin may have refunded part or all of it already)
+                    self._ctx.payments.refund(payment_intent=invoice.payment_intent, amount_cents=None,
+                                              reason="duplicate subscription", metadata={"mf_duplicate": sub.id},
+                                              idempotency_key=f"duplicate-subscription-{sub.id}")
+                except PaymentsError as exc:
+                    if exc.code not in NOTHING_LEFT_TO_REFUND:
+                        raise
+                    log.info("duplicate subscription %s: nothing left to refund (%s)", sub.id, exc.code)
         self._ctx.notifications.notify(
             user, f"billing.duplicate:{sub.id}", "billing.duplicate_subscription",
             f"You already had a {plugin} subscription: the second one was cancelled and its payment refunded. "

@@ -234,6 +234,13 @@ def reversal_link(kind: str, payment: str, from_micros: int, to_micros: int, rea
                    {"payment": payment, "from": from_micros, "to": to_micros, "reason": reason})
 
 
+def early_reversal(kind: str, payment: str, from_micros: int, to_micros: int, reason: str) -> Journal:
+    """A refund or lost dispute Stripe told of before the payment it reverses reached the ledger
+    (events come in any order): a note that moves nothing, replayed when the payment is posted."""
+    return journal(f"early:{kind}:{payment}:from:{from_micros}", "early_reversal", [],
+                   {"payment": payment, "from": from_micros, "to": to_micros, "reason": reason})
+
+
 def reversal_shares(link: Journal, paid_micros: int, allocations: Mapping[str, int]) -> list[Journal]:
     """The shares a reversal link takes back, pro rata of what was paid: each developer's
     payable (it may go negative: carried into the next payout) and the platform's fees."""

@@ -10,6 +10,7 @@ continues from the winner's ``to``: the amount moves exactly once, however often
 from __future__ import annotations
 
 import logging
+from functools import partial
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,19 +123,33 @@ class RevenueService:
         for developer, (mine, gross) in sorted(head.refs["allocations"].items()):
             self.post(ledger.usage_share(payment, developer, int(mine), int(gross), referral_of(developer)))
         self.post(ledger.usage_platform(payment, int(head.refs["platform"])))
+        self._replay_early_reversals(payment)
 
     def plan_paid(self, payment: str, *, user: str, plugin: str, developer: str, amount_cents: int, share_bps: int,
                   referral: Referral | None, source: str) -> Journal:
         """A subscription, add-on or purchase collected: its share payable at once."""
-        return self.post(ledger.plan_payment(payment, user, plugin, developer, amount_cents, share_bps, referral,
+        head = self.post(ledger.plan_payment(payment, user, plugin, developer, amount_cents, share_bps, referral,
                                              source))
+        self._replay_early_reversals(payment)
+        return head
+
+    def _replay_early_reversals(self, payment: str) -> None:
+        """Refunds and lost disputes of ``payment`` noted before it was posted, reversed now."""
+        for kind in ("refund", "dispute"):
+            note = partial(ledger.early_reversal, kind, payment, reason="")
+            end, links = self._advance(f"early:{kind}:{payment}:from", 0, 0, note)  # a walk: target 0 posts nothing
+            if end:
+                self.reverse(kind, payment, end, str(links[-1].refs.get("reason") or kind))
 
     def reverse(self, kind: str, payment: str, cumulative_micros: int, reason: str) -> int:
         """Money given back on a collected payment (``refund``: its refunds so far; ``dispute``: a lost
         dispute's amount), taken pro rata out of the shares it paid. Returns what is reversed so far;
-        0 for a payment the ledger never collected."""
+        0 for a payment the ledger has not collected yet: then it is noted, and reversed as soon as
+        the payment is posted."""
         head = self._repo.get(f"payment:{payment}")
         if head is None:
+            self._advance(f"early:{kind}:{payment}:from", 0, cumulative_micros,
+                          lambda a, b: ledger.early_reversal(kind, payment, a, b, reason))
             return 0
         refs = head.refs
         paid = int(refs["paid"])

@@ -54,7 +54,7 @@ def execute_storage(request: Mapping[str, Any], scope: str | None, store: StateS
         if call == "put_many":  # the writes an invocation kept until its end, all in its partition or none
             raw = request.get("items")
             if not isinstance(raw, list) or len(raw) > MAX_PUT_MANY:
-                raise ValueError(f"items must be a list of at most {MAX_PUT_MANY}")
+                raise TypeError(f"items must be a list of at most {MAX_PUT_MANY}")
             items = [_checked(item_from_wire(entry)) for entry in raw]
             if scope is None or any(item.pk != scope for item in items):
                 return _deny("permission", "storage is limited to the calling user's partition of this plugin")

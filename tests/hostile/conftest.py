@@ -95,6 +95,7 @@ def market(canaries: Canaries, tmp_path_factory: pytest.TempPathFactory) -> Iter
     from moto import mock_aws
 
     from app import app
+    from chalicelib.billing.records import CustomerRecord
     from chalicelib.core.dynamo import create_tables
     from chalicelib.core.settings import Settings
     from chalicelib.runtime.local import LocalRuntime
@@ -129,6 +130,11 @@ def market(canaries: Canaries, tmp_path_factory: pytest.TempPathFactory) -> Iter
                                                                   "accept_permissions": document["permissions"]}, token)
                     assert installed.status_code == 201, installed.body
                 key = post(client, "/keys", {"name": "hostile", "mode": "live"}, token).json_body["api_key"]
+                # the attacks have no free tier: a card on file lets their calls reach the plugins
+                # (no Stripe here, so the billing record alone)
+                user_id = user["user"]["user_id"]
+                CustomerRecord(*CustomerRecord.key(user_id), user_id=user_id, stripe_customer_id="cus_hostile",
+                               payment_method="pm_card_visa").save()
                 yield Market(server.url, container, runtime, client, token, key, user["user"]["user_id"], log)
         finally:
             runtime.close()

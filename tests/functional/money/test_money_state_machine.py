@@ -2,9 +2,10 @@
 ``stripe`` library) with the ledger in its contract-tested in-memory fake.
 
 Each example is a user of two plugins with subscription plans. Rules: Checkout (completed with a good or
-a declining card, or abandoned; or completed and its events delivered in one step), trials, plan changes (upgrade, downgrade), cancel and resume, renewals
-(the period ends, maybe with a declining card), Stripe's events delivered late, in any order, some
-twice, admin refunds and disputes (won or lost). After every step:
+a declining card, or abandoned; or completed and its events delivered in one step), trials, plan changes
+(upgrade, downgrade), cancel and resume, renewals (the period ends, maybe with a declining card),
+Stripe's events delivered late, in any order, some twice, admin refunds and disputes (won or lost).
+After every step:
 
 * at most one live subscription per (user, plugin) among those the marketplace has heard of (a second
   one it hears of is cancelled at once), and the plan it holds is that one;
@@ -78,6 +79,8 @@ class MoneyMachine(RuleBasedStateMachine):
         self.pending: list[dict[str, Any]] = []
         self.delivered: list[dict[str, Any]] = []
         self.known: set[str] = set()  # subscriptions the marketplace heard of
+        self.subscribed: set[str] = set()  # plugins of those (plan changes, cancel and resume act on them)
+        self.paid_seen = False  # a paid invoice was delivered (something to refund)
         self.sessions: list[str] = []
         self.local_trials: set[str] = set()
         self.poll()
@@ -99,8 +102,13 @@ class MoneyMachine(RuleBasedStateMachine):
     def _deliver(self, event: dict[str, Any]) -> None:
         answer = deliver(self.world.client, event)
         assert answer.status_code == 200, f"{event['type']} {event['id']}: {answer.body[:600]!r}"
+        obj = event["data"]["object"]
         if event["type"].startswith("customer.subscription."):
-            self.known.add(event["data"]["object"]["id"])
+            self.known.add(obj["id"])
+            if (obj.get("metadata") or {}).get("plugin") in PLUGINS:
+                self.subscribed.add(obj["metadata"]["plugin"])
+        if event["type"] == "invoice.paid" and obj.get("amount_paid"):
+            self.paid_seen = True
 
     def subscriptions(self, plugin: str) -> list[Any]:
         found = self.world.standin.client.v1.subscriptions.list(params={"customer": self.customer, "status": "all",
@@ -163,13 +171,17 @@ class MoneyMachine(RuleBasedStateMachine):
         if answer.status_code == 201:
             self.local_trials.add(plugin)
 
-    @rule(plugin=st.sampled_from(PLUGINS), plan=st.sampled_from(["pro", "team"]))
-    def change_plan(self, plugin: str, plan: str) -> None:
+    @precondition(lambda self: self.subscribed)
+    @rule(data=st.data(), plan=st.sampled_from(["pro", "team"]))
+    def change_plan(self, data: st.DataObject, plan: str) -> None:
+        plugin = data.draw(st.sampled_from(sorted(self.subscribed)))
         answer = post(self.world.client, f"/billing/subscriptions/{plugin}/change", {"plan": plan}, self.token)
         assert answer.status_code in (200, 402, 404, 409), answer.body
 
-    @rule(plugin=st.sampled_from(PLUGINS), resume=st.booleans())
-    def cancel_or_resume(self, plugin: str, resume: bool) -> None:
+    @precondition(lambda self: self.subscribed)
+    @rule(data=st.data(), resume=st.booleans())
+    def cancel_or_resume(self, data: st.DataObject, resume: bool) -> None:
+        plugin = data.draw(st.sampled_from(sorted(self.subscribed)))
         verb = "resume" if resume else "cancel"
         answer = post(self.world.client, f"/billing/subscriptions/{plugin}/{verb}", None, self.token)
         assert answer.status_code in (200, 404, 409), answer.body
@@ -209,6 +221,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def _paid_invoices(self) -> list[dict[str, Any]]:
         return [i for i in self.world.standin.invoices(self.customer) if i["status"] == "paid" and i["amount_paid"]]
 
+    @precondition(lambda self: self.paid_seen)
     @rule(data=st.data())
     def admin_refunds(self, data: st.DataObject) -> None:
         paid = self._paid_invoices()

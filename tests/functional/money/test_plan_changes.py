@@ -140,6 +140,29 @@ def test_two_checkouts_paid_at_once_leave_one_subscription_and_refund_the_other(
     assert container.revenue.check({}).ok
 
 
+def test_a_duplicate_an_admin_refunded_before_its_events_arrived_is_cancelled_and_the_books_agree(
+        client, container, admin, stripe_standin):
+    plugin_with_plans(client, admin, "refunded-twice")
+    signed = sign_up(client)
+    user = signed["access_token"]
+    seen = {e["id"] for e in stripe_standin.events()}
+    sessions = [post(client, "/billing/checkout", {"plugin": "refunded-twice", "plan": "team", **URLS},
+                     user).json_body["session_id"] for _ in range(2)]
+    for session in sessions:  # two tabs, both paid
+        stripe_standin.complete_checkout(session)
+    second = stripe_standin.client.v1.checkout.sessions.retrieve(sessions[1]).subscription
+    invoice = stripe_standin.client.v1.subscriptions.retrieve(str(second)).latest_invoice
+    refund = post(client, f"/admin/billing/invoices/{invoice}/refund", {"reason": "asked by the user"}, admin)
+    assert refund.status_code == 200, refund.body  # before the marketplace heard of that payment
+    deliver_new_events(client, stripe_standin, seen)  # the second one is the duplicate: nothing left to refund
+    deliver_new_events(client, stripe_standin, seen)
+    customer = get(client, "/billing", user).json_body["customer"]["stripe_customer_id"]
+    (kept,) = live_subscriptions(stripe_standin, customer)
+    assert kept.id != second and stripe_standin.client.v1.subscriptions.retrieve(str(second)).status == "canceled"
+    assert container.revenue.balance("stripe:cash") == 29_900 * 10_000  # two payments in, one refunded
+    assert container.revenue.check({}).ok
+
+
 def test_stripe_events_out_of_order_and_duplicated_change_nothing_twice(client, container, admin, stripe_standin):
     plugin_with_plans(client, admin, "ordered")
     signed = sign_up(client)

@@ -117,3 +117,36 @@ def test_an_invoice_neither_loses_nor_invents_a_micro_dollar(charges, carries, s
         for plugin, cents in per_plugin.items():
             due = carries.get(plugin, 0) + sum(d for p, _, _, d in charges if p == plugin)
             assert cents == due // MICROS_PER_CENT
+
+
+@settings(max_examples=100)
+@given(paid_cents=st.integers(50, 10**6), share=shares, refunds=st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
+       early=st.integers(0, 4), plan=st.booleans())
+def test_a_refund_told_before_its_payment_is_reversed_once_the_payment_is_posted(paid_cents, share, refunds, early,
+                                                                               plan):
+    """Stripe's events come in any order: charge.refunded may arrive before invoice.paid."""
+    repo = InMemoryLedgerRepository()
+    revenue = RevenueService(repo, FixedClock(NOW))
+    cumulative, told = 0, []
+    for refund in refunds:
+        cumulative = min(paid_cents, cumulative + refund)
+        told.append(cumulative * MICROS_PER_CENT)
+    for amount in told[:early]:  # before the payment: nothing to reverse yet, only noted
+        assert revenue.reverse("refund", "pi_early", amount, "refund") == 0
+    if plan:
+        revenue.plan_paid("pi_early", user="u", plugin="p", developer="d", amount_cents=paid_cents, share_bps=share,
+                          referral=None, source="subscription")
+        credited, _ = ledger.share(paid_cents * MICROS_PER_CENT, share)
+    else:
+        dev, plat = ledger.share(paid_cents * MICROS_PER_CENT, share)
+        revenue.invoice_line("inv", 0, user="u", plugin="p", month="2026-11", developer="d", cents=paid_cents,
+                             share_bps=share)
+        revenue.usage_paid("pi_early", "inv", "u", paid_cents, [UsageShare("d", dev, plat)], lambda d: None)
+        credited = dev
+    for amount in told[early:]:  # the rest (an event handled early is not delivered again)
+        revenue.reverse("refund", "pi_early", amount, "refund")
+    reversed_so_far = max(told)
+    assert repo.balance("stripe:cash") == paid_cents * MICROS_PER_CENT - reversed_so_far
+    assert revenue.owed("d") == credited - credited * reversed_so_far // (paid_cents * MICROS_PER_CENT)
+    assert repo.balance("clearing:pi_early") == 0
+    assert sum(repo.balances(g).get(a, 0) for g in ledger.GROUPS for a in repo.balances(g)) == 0
