@@ -638,8 +638,11 @@ totals) and the plugin's own storage. In the local runtime an invocation's plain
 own partition reach DynamoDB as one `BatchWriteItem` when it ends (a conditional write, a query
 over a written prefix or a delete goes at once), and a conditional put is one write, with no
 read first; a sandbox key's monthly volume is admitted from leases (one conditional write per
-1/1000 of the limit) rather than a write per call. The Stripe plugin's create still reads its
-sequence counter, queries the webhook endpoints and writes the idempotency record at once.
+1/1000 of the limit) rather than a write per call. The Stripe plugin's create makes three:
+the claim of its idempotency key (a conditional write, so a concurrent retry sees it at once),
+one get of the user's webhook endpoint index (every event needs the endpoints; this user has
+one, made by the webhook flow above) and the batch of its writes; its list order needs no
+stored counter. A retrieve is one get.
 
 **Where a gateway call's time goes** (mean ms per call, create and retrieve together; each stage
 timed where the gateway calls it; mean call {mean_gw:.2f} ms):

@@ -26,27 +26,27 @@ temporary folder), the project as working directory, a timeout that kills its
 process group, ``RLIMIT_AS``, no core dumps, a fresh network namespace where
 this process may create one, and a ``sitecustomize`` that records and refuses
 every connection and name lookup.
+
+Beside this module: ``checks_manifest`` (the manifest rules), ``checks_network`` (the
+static scan and that guard), ``checks_contract`` (the probe the child runs).
 """
 from __future__ import annotations
 
-import ast
 import json
-import os
-import re
 import sys
 import tempfile
 import xml.etree.ElementTree as ElementTree  # nosec B405 - our own pytest's report, size-capped
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import packaging
-from .errors import ConfigurationError, MethodNotAllowedError, NotFoundError
-from .manifest import PluginManifest
+from .checks_contract import _probe_main, fill_path
+from .checks_manifest import MANIFEST_FILE, manifest_problems
+from .checks_network import _python_sources, _read_attempts, network_findings, network_guard_source
 from .conformance.measure import format_fidelity
 from .conformance.run import PLUGIN_ARG, checks_fidelity
-from .routing import METHODS, RoutePattern
 from .sandbox import MIB, Limits, Sandbox, SandboxResult, clean_env, run_sandboxed, sdk_python_path
 
 MIN_SCORE = 80
@@ -57,33 +57,10 @@ CONTRACT_ADDRESS_SPACE = 2 * GIB
 BANDIT_TIMEOUT_S = 120
 MAX_JUNIT_BYTES = 8 * 1024 * 1024
 
-MANIFEST_FILE = "chalicelib/manifest.json"
-REQUIRED_FIELDS = ("name", "display_name", "version", "author", "description", "category", "license",
-                   "pricing", "api", "runtime")
-NAME_CHARS = re.compile(r"^[a-z0-9-]+$")
-NAME_LENGTH = (3, 40)
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-                    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-                    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-LICENSES = ("MIT", "Apache-2.0", "Proprietary")
-HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MEMORY_MB = (128, 3008)
 TIMEOUT_S = (1, 29)
 README_MIN_CHARS = 300
-BODY_METHODS = ("POST", "PUT", "PATCH")
 SECURITY_PENALTY = {"MEDIUM": 5, "LOW": 1}
-
-# Top-level modules (and dotted prefixes) a plugin may not import: plugins reach
-# the outside world only through the SDK (webhooks, storage), never directly.
-NETWORK_MODULES = frozenset({
-    "socket", "ssl", "http", "urllib", "urllib3", "requests", "httpx", "aiohttp", "ftplib", "smtplib",
-    "telnetlib", "xmlrpc", "websocket", "websockets", "boto3", "botocore", "subprocess", "multiprocessing",
-})
-# Parts of those packages that only parse or name things (``urllib.parse.quote``, ``http.HTTPStatus``),
-# except the submodules below them that do open connections.
-PURE_MODULES = ("urllib.parse", "http")
-NETWORK_SUBMODULES = ("http.client", "http.server", "http.cookiejar")
-OS_CALLS = re.compile(r"^(system|popen|exec[lv]p?e?|spawn[lv]p?e?|posix_spawnp?)$")
 
 
 @dataclass(frozen=True)
@@ -217,7 +194,7 @@ class _Session:
     def contract_run(self) -> _Run:
         if self._contract is None:
             out = self.workdir / "contract.json"
-            argv = [sys.executable, "-P", "-m", "mocklib_plugin_sdk.checks", "--contract-probe",
+            argv = [sys.executable, "-P", "-m", "mocklib_plugin_sdk.checks_contract", "--contract-probe",
                     str(self.project), str(out)]
             run = self._sandboxed("contract", argv, CONTRACT_ADDRESS_SPACE)
             if run.result is not None and (run.result.returncode != 0 or run.result.stderr.strip()):
@@ -273,86 +250,6 @@ class _Session:
         return _Run(result, _read_attempts(attempts_file, label))
 
 
-def _read_attempts(path: Path, label: str) -> list[dict[str, Any]]:
-    attempts = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines[:1000]:
-        try:
-            attempt = json.loads(line)
-        except ValueError:
-            attempt = {"kind": "unknown", "target": line[:200]}
-        if isinstance(attempt, dict):
-            attempts.append({"kind": "attempt", "during": label, "call": str(attempt.get("kind", ""))[:40],
-                             "target": str(attempt.get("target", ""))[:200],
-                             "where": str(attempt.get("where", "?"))[:300]})
-    return attempts
-
-
-def network_guard_source(attempts_file: Path, project: Path) -> str:
-    """A ``sitecustomize`` module that records and refuses network access (Internet
-    sockets and name lookups) of the process it is imported into."""
-    return f'''"""Installed by mocklib_plugin_sdk.checks: plugins have no network access."""
-import errno as _errno
-import json as _json
-import os as _os
-import socket as _socket
-import traceback as _traceback
-
-_ATTEMPTS = {str(attempts_file)!r}
-_ROOT = {str(project) + os.sep!r}
-_INET = (_socket.AF_INET, _socket.AF_INET6)
-
-
-def _where():
-    for frame in reversed(_traceback.extract_stack()[:-3]):
-        if frame.filename.startswith(_ROOT):
-            return "%s:%s" % (frame.filename[len(_ROOT):], frame.lineno)
-    return "?"
-
-
-def _show(target):
-    if isinstance(target, tuple) and len(target) >= 2:
-        return "%s:%s" % (target[0], target[1])
-    return repr(target) if isinstance(target, (bytes, bytearray)) else str(target)
-
-
-def _refuse(kind, target):
-    shown = _show(target)[:200]
-    try:
-        with open(_ATTEMPTS, "a", encoding="utf-8") as log:
-            log.write(_json.dumps({{"kind": kind, "target": shown, "where": _where()}}) + "\\n")
-    except OSError:
-        pass
-    raise OSError(_errno.ENETUNREACH, "network access is blocked for plugins (%s %s)" % (kind, shown))
-
-
-def _guard_socket(name):
-    original = getattr(_socket.socket, name)
-
-    def guarded(self, address, *args):
-        if self.family in _INET:
-            _refuse(name, address if name.startswith("connect") else (args[-1] if args else address))
-        return original(self, address, *args)
-
-    setattr(_socket.socket, name, guarded)
-
-
-def _guard_lookup(name):
-    def guarded(host, *args, **kwargs):
-        _refuse(name, host)
-
-    setattr(_socket, name, guarded)
-
-
-for _name in ("connect", "connect_ex", "sendto"):
-    _guard_socket(_name)
-for _name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "create_connection"):
-    _guard_lookup(_name)
-'''
-
 
 # -- the checks ---------------------------------------------------------------------------------------
 
@@ -372,72 +269,6 @@ def _check_manifest(session: _Session) -> _Outcome:
     return _Outcome(True, f"{session.manifest['name']} {session.manifest['version']}, {endpoints} endpoint(s)")
 
 
-def manifest_problems(document: dict[str, Any], project: Path) -> list[dict[str, str]]:
-    """What is wrong with a manifest, as ``{"field", "message"}``; empty when it is valid."""
-    problems: list[dict[str, str]] = []
-
-    def problem(field_name: str, message: str) -> None:
-        problems.append({"field": field_name, "message": message})
-
-    missing = [name for name in REQUIRED_FIELDS if name not in document]
-    if missing:
-        problem(missing[0], f"required field(s) missing: {', '.join(missing)}")
-    sdk_refused = ""
-    try:
-        # What the SDK itself refuses at runtime (name pattern, version, declared services).
-        PluginManifest.from_document(document)
-    except ConfigurationError as exc:
-        sdk_refused = next((f for f in ("name", "version") if exc.message.startswith(f"manifest {f} ")),
-                           "dependencies")
-        problem(sdk_refused, exc.message)
-    name = document.get("name")
-    if sdk_refused != "name" and isinstance(name, str) and not (NAME_CHARS.match(name) and NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1]):
-        problem("name", f"name {name!r} must match ^[a-z0-9-]+$ and be {NAME_LENGTH[0]}-{NAME_LENGTH[1]} "
-                        "characters long")
-    version = document.get("version")
-    if sdk_refused != "version" and "version" in document and not (isinstance(version, str) and SEMVER.match(version)):
-        problem("version", f"version {version!r} is not semver (MAJOR.MINOR.PATCH)")
-    if "license" in document and document.get("license") not in LICENSES:
-        problem("license", f"license {document.get('license')!r} is not one of {', '.join(LICENSES)}")
-    for text_field in ("display_name", "description"):
-        if text_field in document and not (isinstance(document[text_field], str) and document[text_field].strip()):
-            problem(text_field, f"{text_field} must be a non-empty string")
-    author = document.get("author")
-    if "author" in document and not (isinstance(author, dict) and isinstance(author.get("name"), str)
-                                     and author["name"].strip()):
-        problem("author", "author must be an object with a non-empty name")
-    runtime = document.get("runtime")
-    if "runtime" in document and not isinstance(runtime, dict):
-        problem("runtime", "runtime must be an object")
-    elif isinstance(runtime, dict):
-        if runtime.get("language", "python") != "python":
-            problem("runtime.language", "runtime.language must be \"python\"")
-        handler = runtime.get("handler")
-        if not isinstance(handler, str) or not HANDLER.match(handler):
-            problem("runtime.handler", f"runtime.handler {handler!r} must look like \"module:Class\"")
-        else:
-            module = handler.partition(":")[0].replace(".", "/")
-            source = project / "chalicelib"
-            if not ((source / f"{module}.py").is_file() or (source / module / "__init__.py").is_file()):
-                problem("runtime.handler", f"runtime.handler names chalicelib/{module}.py, which does not exist")
-    api = document.get("api")
-    endpoints = api.get("endpoints") if isinstance(api, dict) else None
-    if "api" in document and (not isinstance(endpoints, list) or not endpoints):
-        problem("api.endpoints", "api.endpoints must list at least one endpoint")
-    elif isinstance(endpoints, list):
-        for index, item in enumerate(endpoints):
-            where = f"api.endpoints[{index}]"
-            if not isinstance(item, dict):
-                problem(where, f"{where} must be an object")
-                continue
-            if str(item.get("method", "")).upper() not in METHODS:
-                problem(where, f"{where}.method {item.get('method')!r} is not one of {', '.join(METHODS)}")
-            path = item.get("path")
-            try:
-                RoutePattern.compile(path if isinstance(path, str) else "")
-            except ValueError as exc:
-                problem(where, f"{where}.path: {exc}")
-    return problems
 
 
 def _check_tests(session: _Session) -> _Outcome:
@@ -497,13 +328,6 @@ def _junit_counts(root: ElementTree.Element) -> tuple[int, list[dict[str, Any]],
     return total, failed, skipped
 
 
-def fill_path(path: str) -> str:
-    """A concrete path for a declared one: every parameter becomes ``test``."""
-    pattern = RoutePattern.compile(path)
-    parts = ["test" if segment.param is not None else (segment.literal or "") for segment in pattern.segments]
-    return "/" + "/".join(parts)
-
-
 def _check_contract(session: _Session) -> _Outcome:
     if session.manifest is None or manifest_problems(session.manifest, session.project):
         return _Outcome(False, "not run: the manifest is invalid",
@@ -529,65 +353,6 @@ def _check_contract(session: _Session) -> _Outcome:
                         reason=f"contract: {described}")
     return _Outcome(True, f"{count} endpoint(s) routed and answered below 500")
 
-
-def _contract_probe(project: Path) -> dict[str, Any]:
-    """Runs inside the sandbox: one request per declared endpoint through ``PluginHost``."""
-    from .host import PluginHost
-    from .loader import load_plugin_dir
-    from .protocol import decode_result, make_request_event
-    from .settings import SdkSettings
-    from .state import InMemoryStateStore
-
-    if str(project) not in sys.path:
-        sys.path.append(str(project))  # ``from chalicelib.x import y`` as on Lambda, without shadowing
-    try:
-        plugin_class, manifest = load_plugin_dir(project / "chalicelib")
-        host = PluginHost(plugin_class, manifest, settings=SdkSettings(), store=InMemoryStateStore())
-        router = plugin_class.router()
-    except BaseException as exc:  # noqa: BLE001 - anything a plugin import does is a load error
-        return {"load_error": f"{type(exc).__name__}: {exc}"}
-    answers = []
-    for index, declared in enumerate(manifest.document["api"]["endpoints"]):
-        method, path = str(declared["method"]).upper(), str(declared["path"])
-        concrete = fill_path(path)
-        answer: dict[str, Any] = {"method": method, "path": path, "requested": concrete, "ok": False}
-        answers.append(answer)
-        try:
-            router.resolve(method, concrete)
-        except (NotFoundError, MethodNotAllowedError):
-            answer["problem"] = "no such route: the plugin has no @endpoint for it"
-            continue
-        body = b"{}" if method in BODY_METHODS else b""
-        headers = {"Content-Type": "application/json"} if body else {}
-        event = make_request_event(method, concrete, plugin=manifest.name, user_id="usr_contract",
-                                   version=manifest.version, headers=headers, body=body,
-                                   request_id=f"req_contract_{index}")
-        try:
-            raw = host.invoke(event)
-            json.dumps(raw)  # a result crosses a process boundary as JSON
-            result = decode_result(raw)
-        except Exception as exc:  # noqa: BLE001 - an invalid result is a finding, not a crash
-            answer["problem"] = f"invalid protocol result: {type(exc).__name__}: {exc}"[:300]
-            continue
-        answer["status"] = result.status
-        if not 100 <= result.status < 500:
-            error = result.error or {}
-            answer["problem"] = f"status {result.status}" + (
-                f" ({error.get('code')}: {str(error.get('message', ''))[:200]})" if error else "")
-            continue
-        answer["ok"] = True
-    host.close()
-    return {"endpoints": answers}
-
-
-def _python_sources(project: Path) -> list[PurePosixPath]:
-    """The plugin's own Python files: what gets packaged, without tests/."""
-    try:
-        files = packaging.package_files(project)
-    except packaging.PackageError:
-        files = sorted((PurePosixPath(p.relative_to(project).as_posix()) for p in project.rglob("*.py")
-                        if not p.is_symlink() and packaging.included_path(p.relative_to(project))), key=str)
-    return [f for f in files if f.suffix == ".py" and f.parts[0] != "tests"]
 
 
 def _check_security(session: _Session) -> _Outcome:
@@ -650,73 +415,6 @@ def _describe_issue(finding: dict[str, Any]) -> str:
 
 def _relative(filename: str) -> str:
     return filename[2:] if filename.startswith("./") else filename
-
-
-def network_findings(project: Path) -> list[dict[str, Any]]:
-    """Static scan of the plugin code (not its tests): network modules and process calls."""
-    findings: list[dict[str, Any]] = []
-    for relative in _python_sources(project):
-        where = str(relative)
-        try:
-            tree = ast.parse((project / relative).read_bytes(), filename=where)
-        except (SyntaxError, ValueError) as exc:
-            findings.append({"kind": "unparsable", "file": where, "line": getattr(exc, "lineno", None) or 0,
-                             "detail": f"cannot be scanned: {exc}"})
-            continue
-        findings.extend(_scan_tree(tree, where))
-    return findings
-
-
-def _banned(module: str) -> bool:
-    def within(prefixes: tuple[str, ...]) -> bool:
-        return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
-
-    if within(NETWORK_SUBMODULES):
-        return True
-    return not within(PURE_MODULES) and module.split(".")[0] in NETWORK_MODULES
-
-
-def _scan_tree(tree: ast.AST, where: str) -> Iterator[dict[str, Any]]:
-    os_names = {"os", "posix"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] in os_names:
-                    os_names.add((alias.asname or alias.name).split(".")[0])
-                if _banned(alias.name):
-                    yield _finding("import", alias.name, where, node)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            banned = [f"{node.module}.{alias.name}" for alias in node.names if _banned(f"{node.module}.{alias.name}")]
-            if banned:
-                yield _finding("import", banned[0] if node.module.split(".")[0] in NETWORK_MODULES else node.module,
-                               where, node)
-            elif node.module in ("os", "posix"):
-                for alias in node.names:
-                    if OS_CALLS.match(alias.name):
-                        yield _finding("import", f"{node.module}.{alias.name}", where, node)
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-                    and func.value.id in os_names and OS_CALLS.match(func.attr)):
-                yield _finding("call", f"os.{func.attr}", where, node)
-            elif (_call_name(func) in ("__import__", "importlib.import_module", "import_module")
-                  and node.args and isinstance(node.args[0], ast.Constant)
-                  and isinstance(node.args[0].value, str) and _banned(node.args[0].value)):
-                yield _finding("import", node.args[0].value, where, node)
-
-
-def _call_name(func: ast.expr) -> str:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return f"{func.value.id}.{func.attr}"
-    return ""
-
-
-def _finding(kind: str, name: str, where: str, node: ast.AST) -> dict[str, Any]:
-    line = getattr(node, "lineno", 0)
-    verb = "imports" if kind == "import" else "calls"
-    return {"kind": kind, "name": name, "file": where, "line": line, "detail": f"{where}:{line} {verb} {name}"}
 
 
 def _check_network(session: _Session) -> _Outcome:
@@ -900,18 +598,9 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _probe_main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] != "--contract-probe":
-        print("usage: python -m mocklib_plugin_sdk.checks --contract-probe PROJECT_DIR OUT_JSON", file=sys.stderr)
-        return 2
-    answers = _contract_probe(Path(argv[1]))
-    Path(argv[2]).write_text(json.dumps(answers), encoding="utf-8")
-    return 0
-
-
 __all__ = ["CHECKS", "CHECK_IDS", "MIN_SCORE", "CheckResult", "CheckSpec", "Report", "fill_path", "format_report",
            "manifest_problems", "network_findings", "network_guard_source", "run_checks", "selected_checks",
            "truncate_log"]
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the probe's entry point before it moved to checks_contract
     sys.exit(_probe_main(sys.argv[1:]))

@@ -19,8 +19,16 @@ from mocklib_plugin_sdk import (
 
 from .errors import StripeError, invalid, missing, request_log_url, unrecognized
 from .params import check_unknown, to_int, to_str
-from .resources import API_VERSION, IDEMPOTENCY_TTL_S, IN_FLIGHT_TTL_S, PREFIX_TO_COLLECTION, RESOURCES, public
+from .resources import (
+    API_VERSION,
+    IDEMPOTENCY_TTL_S,
+    IN_FLIGHT_TTL_S,
+    PREFIX_TO_COLLECTION,
+    RESOURCES,
+    public,
+)
 from .search import compile_search
+from .sequence import creation_seq, list_order
 from .shapes import shaped
 from .signing import stripe_signature
 
@@ -63,6 +71,7 @@ class StripeBase(Plugin):
         def cancel_subscription(self, request: Request, sub_id: str) -> Response: ...
         def delete_customer(self, request: Request, customer_id: str) -> Response: ...
         def _customer_clock(self, params: Mapping[str, Any]) -> str | None: ...
+        def _webhook_endpoints(self) -> list[dict[str, Any]]: ...
 
     # --- plumbing: routing, errors, idempotency --------------------------------------------------
     def handle_request(self, request: Request) -> Response:
@@ -204,14 +213,16 @@ class StripeBase(Plugin):
             obj.setdefault("metadata", {})
         return shaped(obj)
 
-    def _next_seq(self) -> int:
+    def _next_number(self) -> int:
+        """The user's next number (invoice numbers): a read and a write, so only where a number
+        must count up by one; creation order is ``creation_seq``, which needs no storage."""
         counter = int(self.sdk.storage.get("counters", "seq", {"value": 0})["value"]) + 1
         self.sdk.storage.put("counters", "seq", {"value": counter})
         return counter
 
     def _save(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         if "_seq" not in obj:
-            obj["_seq"] = self._next_seq()
+            obj["_seq"] = creation_seq()
         self.sdk.storage.put(kind, obj["id"], obj)
         return obj
 
@@ -279,15 +290,14 @@ class StripeBase(Plugin):
         items = [doc for doc in self.sdk.storage.query(kind, limit=None)
                  if not doc.get("deleted") and (predicate is None or predicate(doc))
                  and self._created_matches(doc, created)]
-        items.sort(key=lambda doc: (doc.get("created", 0), doc.get("_seq", 0)), reverse=True)
+        items.sort(key=list_order, reverse=True)
         ids = [doc["id"] for doc in items]
         if starting_after:
             if starting_after not in ids:
                 cursor = self.sdk.storage.get(kind, starting_after)
                 if cursor is None:
                     raise missing(kind, starting_after, "starting_after")
-                items = [d for d in items if (d.get("created", 0), d.get("_seq", 0)) <
-                         (cursor.get("created", 0), cursor.get("_seq", 0))]
+                items = [d for d in items if list_order(d) < list_order(cursor)]
             else:
                 items = items[ids.index(starting_after) + 1:]
             page, has_more = items[:limit], len(items) > limit
@@ -296,8 +306,7 @@ class StripeBase(Plugin):
                 cursor = self.sdk.storage.get(kind, ending_before)
                 if cursor is None:
                     raise missing(kind, ending_before, "ending_before")
-                before = [d for d in items if (d.get("created", 0), d.get("_seq", 0)) >
-                          (cursor.get("created", 0), cursor.get("_seq", 0))]
+                before = [d for d in items if list_order(d) > list_order(cursor)]
             else:
                 before = items[:ids.index(ending_before)]
             page, has_more = before[-limit:], len(before) > limit
@@ -322,7 +331,7 @@ class StripeBase(Plugin):
             offset = int(page[5:])
         items = [doc for doc in self.sdk.storage.query(kind, limit=None)
                  if not doc.get("deleted") and predicate(doc)]
-        items.sort(key=lambda doc: (doc.get("created", 0), doc.get("_seq", 0)), reverse=True)
+        items.sort(key=list_order, reverse=True)
         chunk = items[offset:offset + limit]
         has_more = len(items) > offset + limit
         expand = [p[len("data."):] for p in self._expand_list(params) if p.startswith("data.")]
@@ -362,7 +371,7 @@ class StripeBase(Plugin):
             "request": {"id": request.request_id or None,
                         "idempotency_key": request.headers.get("idempotency-key")},
         })
-        endpoints = [we for we in self.sdk.storage.query("webhook_endpoints", limit=None)
+        endpoints = [we for we in self._webhook_endpoints()
                      if not we.get("deleted") and we.get("status") == "enabled"
                      and ("*" in we.get("enabled_events", []) or event_type in we.get("enabled_events", []))]
         event["pending_webhooks"] = len(endpoints)

@@ -10,6 +10,7 @@ from .base import StripeBase
 from .errors import StripeError, invalid, missing
 from .params import check_unknown, merge_metadata, money, to_bool, to_int, to_str
 from .resources import public
+from .sequence import list_order
 
 
 class ConnectMixin(StripeBase):
@@ -177,7 +178,7 @@ class ConnectMixin(StripeBase):
 
     def _transfer_reversals_list(self, transfer: Mapping[str, Any]) -> dict[str, Any]:
         reversals = sorted(self.sdk.storage.query("transfer_reversals", {"transfer": transfer["id"]}, limit=None),
-                           key=lambda r: (r.get("created", 0), r.get("_seq", 0)), reverse=True)
+                           key=list_order, reverse=True)
         return {"object": "list", "data": [public(r) for r in reversals[:10]], "has_more": len(reversals) > 10,
                 "total_count": len(reversals), "url": f"/v1/transfers/{transfer['id']}/reversals"}
 

@@ -172,7 +172,7 @@ class SubscriptionsMixin(StripeBase):
 
     def _finalize_invoice(self, request: Request, invoice: dict[str, Any]) -> dict[str, Any]:
         invoice["status"] = "open"
-        invoice["number"] = f"{invoice['id'][3:11].upper()}-{self._next_seq():04d}"
+        invoice["number"] = f"{invoice['id'][3:11].upper()}-{self._next_number():04d}"
         invoice["status_transitions"]["finalized_at"] = self._timestamp()
         invoice["hosted_invoice_url"] = f"https://invoice.stripe.com/i/{invoice['id']}"
         invoice["invoice_pdf"] = f"https://pay.stripe.com/invoice/{invoice['id']}/pdf"
