@@ -136,13 +136,14 @@ class StripeStandIn:
         return sum(entry.amount for entry in balance.available if entry.currency == currency)
 
     def fund(self, amount_cents: int) -> int:
-        """Make the platform balance at least ``amount_cents`` (a captured card charge for the
-        difference, as Stripe's test mode needs too); returns the available balance."""
+        """Make the platform's available balance at least ``amount_cents`` (a captured charge of the
+        difference with the card that bypasses the pending balance, as in Stripe's test mode: other
+        card payments become available two days later); returns the available balance."""
         available = self.balance()
-        missing = amount_cents - available
-        if missing > 0:
+        while available < amount_cents:  # one charge is at most $999,999.99, as in Stripe
             intent = self.client.v1.payment_intents.create(params={
-                "amount": missing, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True,
+                "amount": min(amount_cents - available, 99_999_999), "currency": "usd",
+                "payment_method": "pm_card_bypassPending", "confirm": True,
                 "description": "stand-in: platform balance top-up"})
             if intent.status != "succeeded":
                 raise RuntimeError(f"funding PaymentIntent {intent.id} is {intent.status}")

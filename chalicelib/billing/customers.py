@@ -5,6 +5,7 @@ tier), usage invoices overdue (a failed payment older than the grace), the spend
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,10 +77,12 @@ class Customers:
     def setup_session(self, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Checkout in setup mode: save a card without paying (what ``payment_method_required`` links to)."""
         customer = self.customer(user_id)
+        digest = hashlib.sha256(f"{body['success_url']}\n{body['cancel_url']}".encode()).hexdigest()[:16]
         session = self._ctx.payments.create_setup_session(
             customer_id=customer.stripe_customer_id, success_url=body["success_url"], cancel_url=body["cancel_url"],
             metadata={"user_id": user_id, "kind": "setup"},
-            idempotency_key=f"setup-{user_id}-{int(self._ctx.clock.now().timestamp()) // 60}")
+            # a double click within a minute gets the same session; other URLs are another request
+            idempotency_key=f"setup-{user_id}-{int(self._ctx.clock.now().timestamp()) // 60}-{digest}")
         return {"session_id": session.id, "url": session.url}
 
     def adopt_card(self, user_id: str, session_id: str, *, replace: bool = False) -> None:

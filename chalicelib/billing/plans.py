@@ -29,6 +29,7 @@ from chalicelib.core.clock import iso
 from chalicelib.core.dynamo import condition_failed, failed_conditions, find, run_transaction
 from chalicelib.core.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.core.ids import new_id
+from chalicelib.payments.port import Subscription
 
 TRIAL_DAYS = 14
 SLOT_STATUSES = ("active", "trialing", "past_due", "incomplete")  # a subscription in them holds the slot
@@ -255,6 +256,14 @@ class Plans:
             raise NotFoundError(f"no subscription on '{plugin}'", code="subscription_not_found")
         return rec
 
+    def _in_stripe(self, rec: PlanRecord) -> Subscription:
+        """The slot's subscription as Stripe holds it now: it may have ended before its event reached us."""
+        subscription = self._ctx.payments.retrieve_subscription(str(rec.stripe_subscription_id))
+        if subscription.status not in SLOT_STATUSES:
+            raise ConflictError(f"your {rec.plugin} subscription has ended ({subscription.status}): subscribe "
+                                "again with POST /billing/checkout", code="subscription_ended")
+        return subscription
+
     def change(self, user: str, plugin: str, plan_id: str) -> dict[str, Any]:
         rec = self._subscription(user, plugin)
         plans = self._plans(plugin)
@@ -269,7 +278,7 @@ class Plans:
         if plan_id == rec.pending_plan:
             raise ConflictError(f"{target.name} already starts at the end of this period", code="plan_change_pending")
         sub_id = str(rec.stripe_subscription_id)
-        subscription = self._ctx.payments.retrieve_subscription(sub_id)
+        subscription = self._in_stripe(rec)
         if subscription.item_id is None:
             raise ConflictError("the subscription has no item to change", code="subscription_not_changeable")
         if plan_id == rec.plan_id:  # back to the plan in force: the pending downgrade is undone
@@ -311,11 +320,11 @@ class Plans:
         sub_id = str(rec.stripe_subscription_id)
         if rec.cancel_at_period_end != "true" and not rec.pending_plan:
             raise ConflictError("nothing to resume: the subscription renews as it is", code="nothing_to_resume")
+        subscription = self._in_stripe(rec)
         base = {"user_id": user, "plugin": plugin, "kind": "subscription", "plan": rec.plan_id,
                 "pending_plan": "", "pending_from": ""}
         if rec.pending_plan:
             plan = self._plans(plugin).get(rec.plan_id)
-            subscription = self._ctx.payments.retrieve_subscription(sub_id)
             if plan is not None and subscription.item_id:
                 self._ctx.payments.change_subscription(
                     subscription_id=sub_id, item_id=subscription.item_id, price_id=self._price(plugin, plan),

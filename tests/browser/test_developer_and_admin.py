@@ -119,12 +119,15 @@ def test_a_developer_sees_the_revenue_of_a_paid_plugin_on_the_dashboard(page: Pa
     approved = requests.post(f"{stack.url}/admin/plugins/{name}/versions/1.0.0/approve", json={}, headers=admin, timeout=60)
     assert approved.status_code == 200, approved.text
 
-    # ... a user installs it and calls it 25 times with a live key ...
+    # ... a user installs it, puts a card on file and calls it 25 times with a live key ...
     user = sign_up(stack, f"payer-{uuid.uuid4().hex[:8]}@example.com")
     installed = requests.post(f"{stack.url}/plugins/install", json={"plugin": name, "accept_permissions": [
         "storage:read", "storage:write"]}, headers=bearer(user), timeout=10)
     assert installed.status_code == 201, installed.text
     key = requests.post(f"{stack.url}/keys", json={"name": "prod", "mode": "live"}, headers=bearer(user), timeout=10).json()["api_key"]
+    card = requests.post(f"{stack.url}/billing/payment-method", json={"payment_method": "pm_card_visa"},
+                         headers=bearer(user), timeout=30)  # paid calls need a card on file
+    assert card.status_code == 200, card.text
     hours = {datetime.now(timezone.utc).strftime("%Y-%m-%dT%H")}
     statuses = [requests.get(f"{stack.url}/plugins/{name}/v1/items", headers=bearer(key), timeout=10).status_code
                 for _ in range(25)]

@@ -71,7 +71,7 @@ def test_a_visitor_sees_the_fidelity_readme_and_examples_then_fills_them_with_a_
     # examples (Node included) point the official libraries at the marketplace; its changes per version.
     page.goto(f"{stack.frontend_url}/#/plugins/stripe")
     expect(page.locator(".fidelity-figures")).to_contain_text("vs Stripe API 2023-08-16 (older spec)")
-    expect(page.locator(".notice").filter(has_text="today's Stripe API is newer")).to_be_visible()
+    expect(page.locator(".notice").filter(has_text="older than today's Stripe API")).to_be_visible()
     stripe_base = f"{stack.url}/plugins/stripe/v1"
     expect(page.locator(".snippets code[data-language=node]")).to_contain_text(f'"{stripe_base}"), init)')
     expect(page.locator(".snippets code[data-language=curl]")).to_contain_text('-u "YOUR_MF_TEST_KEY:"')

@@ -76,6 +76,7 @@ def test_the_worked_example_from_metered_calls_to_a_transfer_and_a_refund(local_
 
     # February 15th: the payout of the period that closed pays it: one $1,400.00 transfer
     c.clock.moment = datetime(2026, 2, 15, 0, 0, 30, tzinfo=timezone.utc)
+    stripe_standin.fund(140_000)  # the cards' money is pending for two days in Stripe (the stand-in's clock)
     report = jobs.payouts(c)
     (payout,) = report["payouts"]
     assert (payout["status"], payout["amount_cents"]) == ("paid", 140_000)
@@ -95,6 +96,7 @@ def test_the_worked_example_from_metered_calls_to_a_transfer_and_a_refund(local_
     c.clock.moment = datetime(2026, 3, 1, 2, 0, tzinfo=timezone.utc)
     assert jobs.invoices(c)["totals"]["amount_cents"] == 200_000
     c.clock.moment = datetime(2026, 3, 15, 0, 0, 30, tzinfo=timezone.utc)
+    stripe_standin.fund(133_000)
     (second,) = jobs.payouts(c)["payouts"]
     assert (second["status"], second["amount_cents"]) == ("paid", 133_000)
     assert [t["amount"] for t in stripe_standin.transfers(destination=account["stripe_account_id"])] == [

@@ -379,7 +379,7 @@ def test_transfer_beyond_the_balance_is_a_definite_refusal(stripe_payments: Stri
                                                            stripe_standin: StripeStandIn) -> None:
     account_id = new_account(stripe_payments, stripe_standin)
     stripe_standin.onboard(account_id)
-    available = stripe_standin.balance()
+    available = stripe_standin.fund(10_000)
 
     with pytest.raises(PaymentsError) as caught:
         stripe_payments.create_transfer(account_id=account_id, amount_cents=available + 1, description="too much",

@@ -41,6 +41,13 @@ def container(settings, runtime, clock, stripe_payments):
             set_container(None)
 
 
+@pytest.fixture(autouse=True)
+def platform_funds(stripe_standin) -> None:
+    """Money to transfer: the users' card payments stay pending for two days (as in Stripe's test
+    mode) and the stand-in's clock is not the test's."""
+    stripe_standin.fund(10_000_000)
+
+
 @pytest.fixture
 def admin(container) -> str:
     return make_admin(container)

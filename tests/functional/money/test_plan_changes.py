@@ -164,6 +164,21 @@ def test_a_duplicate_an_admin_refunded_before_its_events_arrived_is_cancelled_an
     assert container.revenue.check({}).ok
 
 
+def test_resuming_a_subscription_that_ended_before_its_event_arrived_is_a_conflict_not_a_502(
+        client, container, admin, stripe_standin):
+    plugin_with_plans(client, admin, "ended-early")
+    user = sign_up(client)["access_token"]
+    session, seen = subscribed(client, stripe_standin, user, "ended-early", plan="team")
+    assert post(client, "/billing/subscriptions/ended-early/cancel", None, user).status_code == 200
+    sub = stripe_standin.client.v1.checkout.sessions.retrieve(session["session_id"]).subscription
+    stripe_standin._post(f"/v1/test_helpers/subscriptions/{sub}/advance")  # the period ends: cancelled
+    for verb, body in (("resume", None), ("change", {"plan": "pro"})):  # customer.subscription.deleted not here yet
+        expect_error(post(client, f"/billing/subscriptions/ended-early/{verb}", body, user), 409,
+                     "subscription_ended")
+    deliver_new_events(client, stripe_standin, seen)
+    assert "ended-early" not in plans(client, user)
+
+
 def test_stripe_events_out_of_order_and_duplicated_change_nothing_twice(client, container, admin, stripe_standin):
     plugin_with_plans(client, admin, "ordered")
     signed = sign_up(client)

@@ -200,7 +200,7 @@ class StripeBase(Plugin):
         return int(self.sdk.now().timestamp())
 
     def _clock_time(self, test_clock: str) -> int | None:
-        """The frozen time of ``test_clock``; the seam a ``test_clocks`` module fills in."""
+        """The frozen time of ``test_clock``; the seam the ``clocks`` module fills in."""
         return None
 
     def _new_object(self, request: Request, kind: str, fields: dict[str, Any]) -> dict[str, Any]:

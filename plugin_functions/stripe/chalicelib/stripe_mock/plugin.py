@@ -25,7 +25,7 @@ from .setup_intents import SetupIntentsMixin
 from .sources import SourcesMixin
 from .subscriptions import SubscriptionsMixin
 from .tax import TaxMixin
-from .test_clocks import TestClocksMixin
+from .clocks import TestClocksMixin
 from .webhooks import WebhookEndpointsMixin
 
 
