@@ -74,7 +74,7 @@ def write_config() -> Path:
     into the code behind it; examples per operation, four times as many for the gateway."""
     endpoints = sorted({re.sub(r"{[^}]+}", "x0", endpoint["path"]).lstrip("/")
                         for plugin in PLUGINS for endpoint in manifest(plugin)["api"]["endpoints"]})
-    examples = int(os.environ.get("MF_FUZZ_EXAMPLES", "30"))
+    examples = int(os.environ.get("MF_FUZZ_EXAMPLES", "20"))
     lines = [
         'headers = { Authorization = "Bearer ${MF_FUZZ_TOKEN}" }',
         "request-timeout = 40.0",

@@ -360,7 +360,7 @@ def test_money_state_machine(client, container, admin, stripe_standin, ledger_re
     world.disputes = set()
     MoneyMachine.world = world
     run_state_machine_as_test(MoneyMachine, settings=settings(
-        max_examples=int(os.environ.get("MF_SM_EXAMPLES", "20")), stateful_step_count=15, deadline=None,
+        max_examples=int(os.environ.get("MF_SM_EXAMPLES", "12")), stateful_step_count=15, deadline=None,
         derandomize=not os.environ.get("MF_SM_EXAMPLES"),
         suppress_health_check=list(HealthCheck), **NO_SHRINK))
     cash = ledger_repository.balance(ledger.CASH)
