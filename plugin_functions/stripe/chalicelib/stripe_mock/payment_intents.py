@@ -90,16 +90,7 @@ class PaymentIntentsMixin(StripeBase):
             intent["currency"] = (to_str(params, "currency") or intent["currency"]).lower()
         if "amount" in params:
             intent["amount"] = self._amount(params, intent["currency"], required=True)
-        if "customer" in params:
-            customer_id = to_str(params, "customer")
-            if customer_id:
-                self._load("customers", customer_id, "customer")
-            intent["customer"] = customer_id
-        if "payment_method" in params:
-            pm_id = to_str(params, "payment_method")
-            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"] \
-                if pm_id else None
-            intent["status"] = "requires_confirmation" if intent["payment_method"] else "requires_payment_method"
+        self._update_intent_owner(request, intent, params)
         if "capture_method" in params:
             intent["capture_method"] = to_str(params, "capture_method",
                                               choices=("automatic", "automatic_async", "manual"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from mocklib_plugin_sdk import Request, Response, endpoint
@@ -36,6 +37,20 @@ class PaymentMethodsMixin(StripeBase):
             "metadata": merge_metadata({}, metadata),
             "_number_class": number if number in TEST_CARDS else "",
         })
+
+    def _update_intent_owner(self, request: Request, intent: dict[str, Any], params: Mapping[str, Any]) -> None:
+        """An update of a payment or setup intent's ``customer`` / ``payment_method`` (a new method
+        makes it wait for confirmation again, none for a method)."""
+        if "customer" in params:
+            customer_id = to_str(params, "customer")
+            if customer_id:
+                self._load("customers", customer_id, "customer")
+            intent["customer"] = customer_id
+        if "payment_method" in params:
+            pm_id = to_str(params, "payment_method")
+            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"] \
+                if pm_id else None
+            intent["status"] = "requires_confirmation" if intent["payment_method"] else "requires_payment_method"
 
     def _resolve_payment_method(self, request: Request, pm_id: str, param: str) -> dict[str, Any]:
         """A stored PaymentMethod, or a fresh one for a test token like ``pm_card_visa``."""

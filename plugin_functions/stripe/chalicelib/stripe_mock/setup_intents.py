@@ -60,16 +60,7 @@ class SetupIntentsMixin(StripeBase):
         if intent["status"] in ("succeeded", "canceled") and ({"customer", "payment_method"} & set(params)):
             raise invalid(f"This SetupIntent could not be updated because it has a status of {intent['status']}.",
                           None, "setup_intent_unexpected_state")
-        if "customer" in params:
-            customer_id = to_str(params, "customer")
-            if customer_id:
-                self._load("customers", customer_id, "customer")
-            intent["customer"] = customer_id
-        if "payment_method" in params:
-            pm_id = to_str(params, "payment_method")
-            intent["payment_method"] = self._resolve_payment_method(request, pm_id, "payment_method")["id"] \
-                if pm_id else None
-            intent["status"] = "requires_confirmation" if intent["payment_method"] else "requires_payment_method"
+        self._update_intent_owner(request, intent, params)
         if "description" in params:
             intent["description"] = to_str(params, "description")
         intent["metadata"] = merge_metadata(intent.get("metadata"), params.get("metadata"))

@@ -19,8 +19,9 @@ from typing import Any
 Default = Any  # a JSON value, or Callable[[Mapping[str, Any]], Any]
 
 _AUTOMATIC_TAX = {"disabled_reason": None, "enabled": False, "liability": None, "provider": None, "status": None}
-_REQUIREMENTS = {"alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None,
-                 "errors": [], "eventually_due": [], "past_due": [], "pending_verification": []}
+_REQUIREMENTS: dict[str, Any] = {
+    "alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None,
+    "errors": [], "eventually_due": [], "past_due": [], "pending_verification": []}
 
 
 def _id_of(value: Any) -> Any:
