@@ -1,7 +1,7 @@
 """Conditional writes of the payouts context: a payout reserved once, claimed by one run at a time."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,13 +59,7 @@ class PayoutRepository:
             tx.save(InflightRecord(*InflightRecord.key(record.developer_id), period=record.period),
                     condition=InflightRecord.pk.does_not_exist())
 
-        try:
-            run_transaction(PayoutsTable, build)
-            return True
-        except TransactWriteError as exc:
-            if any(failed_conditions(exc)):
-                return False
-            raise
+        return _transact_unless_refused(build)
 
     @staticmethod
     def note(record: PayoutRecord) -> None:
@@ -115,10 +109,15 @@ class PayoutRepository:
             tx.delete(InflightRecord(*InflightRecord.key(record.developer_id)),
                       condition=InflightRecord.pk.does_not_exist() | (InflightRecord.period == record.period))
 
-        try:
-            run_transaction(PayoutsTable, build)
-            return True
-        except TransactWriteError as exc:
-            if any(failed_conditions(exc)):
-                return False
-            raise
+        return _transact_unless_refused(build)
+
+
+def _transact_unless_refused(build: Callable[[TransactWrite], None]) -> bool:
+    """Run ``build``'s transaction; False when one of its conditions refused it."""
+    try:
+        run_transaction(PayoutsTable, build)
+        return True
+    except TransactWriteError as exc:
+        if any(failed_conditions(exc)):
+            return False
+        raise
